@@ -1,0 +1,149 @@
+//! Writing a key's change back into `streams.toml` without disturbing the
+//! rest of the operator's file: comments, key order and spacing stay.
+
+use super::{Change, Profile};
+use std::io::Write;
+use std::path::Path;
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+/// Why a change could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteBackError {
+    /// The file is not valid TOML right now (the operator is mid-edit).
+    #[error("streams.toml is not valid TOML right now: {0}")]
+    Unparsable(String),
+    /// No stream of that name is in the file.
+    #[error("no stream named `{0}` in streams.toml")]
+    NoSuchStream(String),
+    /// Reading or writing the file failed.
+    #[error("cannot write {path}: {source} (check free space and permissions)")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// Applies a change to the text of a config and returns the new text.
+/// `name` is a stream name, or `stream/destination` for one of `outputs`.
+pub fn apply_change(text: &str, name: &str, change: &Change) -> Result<String, WriteBackError> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| WriteBackError::Unparsable(e.message().to_string()))?;
+    let (stream_name, destination) = match name.split_once('/') {
+        Some((s, d)) => (s, Some(d)),
+        None => (name, None),
+    };
+    let streams = doc
+        .get_mut("stream")
+        .and_then(Item::as_array_of_tables_mut)
+        .ok_or_else(|| WriteBackError::NoSuchStream(name.to_string()))?;
+    let stream = streams
+        .iter_mut()
+        .find(|t| t.get("name").and_then(Item::as_str) == Some(stream_name))
+        .ok_or_else(|| WriteBackError::NoSuchStream(name.to_string()))?;
+    match destination {
+        None => set_in_table(stream, change),
+        Some(dest) => set_in_destination(stream, dest, change)
+            .ok_or_else(|| WriteBackError::NoSuchStream(name.to_string()))?,
+    }
+    Ok(doc.to_string())
+}
+
+fn change_value(change: &Change) -> (&'static str, Value) {
+    match change {
+        Change::Enabled(on) => ("enabled", Value::from(*on)),
+        Change::Profile(profile) => ("profile", Value::from(profile_str(*profile))),
+    }
+}
+
+fn profile_str(profile: Profile) -> &'static str {
+    profile.as_str()
+}
+
+fn set_in_table(table: &mut Table, change: &Change) {
+    let (key, value) = change_value(change);
+    match table.get_mut(key).and_then(Item::as_value_mut) {
+        Some(existing) => {
+            let decor = existing.decor().clone();
+            *existing = value;
+            *existing.decor_mut() = decor;
+        }
+        None => {
+            table.insert(key, toml_edit::value(value));
+        }
+    }
+}
+
+fn set_in_destination(stream: &mut Table, dest: &str, change: &Change) -> Option<()> {
+    let (key, value) = change_value(change);
+    let outputs = stream.get_mut("outputs")?;
+    if let Some(array) = outputs.as_array_mut() {
+        let entry = array
+            .iter_mut()
+            .filter_map(Value::as_inline_table_mut)
+            .find(|t| t.get("name").and_then(Value::as_str) == Some(dest))?;
+        match entry.get_mut(key) {
+            Some(existing) => {
+                let decor = existing.decor().clone();
+                *existing = value;
+                *existing.decor_mut() = decor;
+            }
+            None => {
+                entry.insert(key, value);
+            }
+        }
+        return Some(());
+    }
+    let tables = outputs.as_array_of_tables_mut()?;
+    let entry = tables
+        .iter_mut()
+        .find(|t| t.get("name").and_then(Item::as_str) == Some(dest))?;
+    set_in_table(entry, change);
+    Some(())
+}
+
+/// Reads the file, applies the change on top of what is on disk now (so an
+/// edit the operator just saved is kept), and writes it atomically.
+pub fn write_change(path: &Path, name: &str, change: &Change) -> Result<String, WriteBackError> {
+    let io = |source| WriteBackError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let updated = apply_change(&text, name, change)?;
+    if updated != text {
+        write_atomically(path, &updated).map_err(io)?;
+    }
+    Ok(updated)
+}
+
+/// Writes `NAME.onair-tmp` beside the file, syncs it and renames it over the
+/// file, so that neither a reader nor a crash ever sees half a file. The
+/// file's permissions are kept.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "streams.toml".to_string());
+    let tmp = dir.join(format!(".{file_name}.onair-tmp"));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,192 @@
+//! What the engine tells every UI: a complete, serialisable picture of all
+//! streams, published on a `watch` channel. UIs draw it; they never reach
+//! into processes, so the console, headless mode, the HTTP API and a future
+//! remote console all see exactly the same thing.
+
+use crate::config::{OutputKind, Profile, ScreenSpec};
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch: plain numbers travel well through JSON.
+pub type UnixMillis = u64;
+
+/// The current wall-clock time as [`UnixMillis`].
+pub fn now_millis() -> UnixMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Where a stream is in its life. Every state an operator must act on is
+/// its own variant, carrying what the operator needs to know about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StreamState {
+    /// Not running, on purpose (disabled or stopped by the operator).
+    Stopped,
+    /// FFmpeg was started and has not produced output yet.
+    Starting,
+    /// FFmpeg is producing output.
+    Running,
+    /// FFmpeg stopped making progress; it is being killed and restarted.
+    Stalled,
+    /// FFmpeg exited; it will be started again at `retry_at`.
+    Retrying {
+        /// How many restarts in a row (resets after a minute of health).
+        attempt: u32,
+        /// When the next start happens.
+        retry_at: UnixMillis,
+    },
+    /// onair cannot run this stream until the operator acts.
+    Failed {
+        /// What went wrong and what to do.
+        reason: String,
+    },
+}
+
+impl StreamState {
+    /// A short lowercase word for tables, logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            StreamState::Stopped => "stopped",
+            StreamState::Starting => "starting",
+            StreamState::Running => "running",
+            StreamState::Stalled => "stalled",
+            StreamState::Retrying { .. } => "retrying",
+            StreamState::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// One state change, for the detail pane's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateChange {
+    /// When it happened.
+    pub at: UnixMillis,
+    /// The new state's label, with a word on why.
+    pub text: String,
+}
+
+/// Everything known about one stream right now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamSnapshot {
+    /// Unique name (`cam1`, or `program/youtube` for a destination).
+    pub name: String,
+    /// Whether onair keeps it running.
+    pub enabled: bool,
+    /// Current state.
+    #[serde(flatten)]
+    pub state: StreamState,
+    /// Latency profile.
+    pub profile: Profile,
+    /// Kind of output.
+    pub output_kind: OutputKind,
+    /// Output, with keys masked.
+    pub output: String,
+    /// Input, with credentials masked.
+    pub input: String,
+    /// The FFmpeg command, shell-quoted, with keys masked.
+    pub command: String,
+    /// PID of the FFmpeg process, while there is one.
+    pub pid: Option<u32>,
+    /// When the current process started producing output.
+    pub running_since: Option<UnixMillis>,
+    /// CPU use of the FFmpeg process, percent of one core.
+    pub cpu_percent: Option<f32>,
+    /// Resident memory of the FFmpeg process, bytes.
+    pub rss_bytes: Option<u64>,
+    /// Output frames per second.
+    pub fps: Option<f64>,
+    /// Output bitrate, kbit/s.
+    pub bitrate_kbps: Option<f64>,
+    /// Speed relative to real time.
+    pub speed: Option<f64>,
+    /// Frames written by the current process.
+    pub frames: Option<u64>,
+    /// Frames dropped by the current process.
+    pub drop_frames: Option<u64>,
+    /// Restarts since onair started (exits and stalls alike).
+    pub restarts: u32,
+    /// Restarts caused by the stall watchdog.
+    pub stalls: u32,
+    /// The last error FFmpeg printed or the reason of the last exit (masked).
+    pub last_error: Option<String>,
+    /// The last lines FFmpeg printed on stderr (masked), oldest first.
+    pub stderr_tail: Vec<String>,
+    /// Recent state changes, oldest first.
+    pub history: Vec<StateChange>,
+}
+
+/// The machine as a whole, and onair itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostStats {
+    /// All cores together, percent.
+    pub cpu_percent: f32,
+    /// Number of cores.
+    pub cores: usize,
+    /// RAM in use, bytes.
+    pub mem_used_bytes: u64,
+    /// RAM in all, bytes.
+    pub mem_total_bytes: u64,
+    /// onair's own CPU use, percent of one core.
+    pub onair_cpu_percent: f32,
+    /// onair's own resident memory, bytes.
+    pub onair_rss_bytes: u64,
+}
+
+/// The state of `streams.toml` as the engine sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigStatus {
+    /// The file.
+    pub path: String,
+    /// When the running config was last loaded.
+    pub loaded_at: Option<UnixMillis>,
+    /// The current problem with the file (`FILE:LINE:COL: message`), if the
+    /// last save was invalid; the previous config keeps running meanwhile.
+    pub error: Option<String>,
+    /// Things worth knowing that do not stop anything.
+    pub warnings: Vec<String>,
+    /// Key presses not yet written to the file (it was invalid when pressed).
+    pub pending_writes: Vec<String>,
+}
+
+/// One line of the engine's event log (state changes, reloads, errors).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// When.
+    pub at: UnixMillis,
+    /// The stream concerned, if any.
+    pub stream: Option<String>,
+    /// `info`, `warn` or `error`.
+    pub level: String,
+    /// What happened (masked).
+    pub text: String,
+}
+
+/// The whole picture.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Increases with every published snapshot.
+    pub seq: u64,
+    /// When it was taken.
+    pub taken_at: UnixMillis,
+    /// Host and onair resource use.
+    pub host: HostStats,
+    /// The config file's state.
+    pub config: ConfigStatus,
+    /// HTTP address from the config.
+    pub listen: String,
+    /// Every stream, in file order.
+    pub streams: Vec<StreamSnapshot>,
+    /// Every screen, in file order.
+    pub screens: Vec<ScreenSpec>,
+    /// Recent engine events, oldest first.
+    pub log: Vec<LogEntry>,
+}
+
+impl Snapshot {
+    /// A stream by name.
+    pub fn stream(&self, name: &str) -> Option<&StreamSnapshot> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+}

@@ -1,0 +1,156 @@
+//! The FFmpeg argument vector of a stream, built from its profile, input
+//! kind and output kind. Never a shell string: each argument is its own item.
+//!
+//! Two traps of FFmpeg are avoided by construction: no option ever follows
+//! the output URL (FFmpeg only warns and may ignore it), and no encoder
+//! option (`-preset`, `-tune`, keyframes) is emitted with `-c:v copy`, where
+//! FFmpeg silently ignores it.
+
+use crate::config::{AudioMode, Config, Input, Output, Profile, ProfileSettings, StreamSpec, VideoMode};
+use crate::secrets;
+use std::path::PathBuf;
+
+/// Network reads give up after this long without data, so a dead source
+/// becomes an error and a restart instead of a process hanging forever.
+const NETWORK_TIMEOUT_US: &str = "5000000";
+
+/// Where a stream's live playlist is written.
+pub fn playlist_path(config: &Config, spec: &StreamSpec) -> PathBuf {
+    config.stream_hls_dir(&spec.name).join("index.m3u8")
+}
+
+/// The full command: the FFmpeg binary followed by [`args`].
+pub fn command(config: &Config, spec: &StreamSpec) -> Vec<String> {
+    let mut cmd = vec![config.server.ffmpeg.display().to_string()];
+    cmd.extend(args(config, spec));
+    cmd
+}
+
+/// The arguments FFmpeg runs with for this stream.
+pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
+    let profile = config.profiles.get(spec.profile);
+    let mut a: Vec<String> = Vec::with_capacity(64);
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+    push(&["-hide_banner", "-nostats", "-loglevel", "level+warning"]);
+    push(&["-progress", "pipe:1", "-y"]);
+
+    // Input options: everything here must stand before `-i`.
+    if spec.profile == Profile::LowLatency {
+        push(&["-fflags", "nobuffer", "-flags", "low_delay"]);
+    }
+    match &spec.input {
+        Input::Lavfi(_) => push(&["-re", "-f", "lavfi"]),
+        Input::File(_) => {
+            push(&["-re"]);
+            if spec.loop_input {
+                push(&["-stream_loop", "-1"]);
+            }
+        }
+        Input::Network { scheme, .. } => match scheme.as_str() {
+            "rtsp" | "rtsps" => push(&["-rtsp_transport", "tcp", "-timeout", NETWORK_TIMEOUT_US]),
+            "rtmp" | "rtmps" => push(&["-rtmp_live", "live", "-rw_timeout", NETWORK_TIMEOUT_US]),
+            _ => push(&["-rw_timeout", NETWORK_TIMEOUT_US]),
+        },
+    }
+    a.extend(profile.input_args.iter().cloned());
+    a.extend(spec.input_args.iter().cloned());
+    a.push("-i".into());
+    a.push(match &spec.input {
+        Input::Lavfi(graph) => graph.clone(),
+        Input::File(path) => path.display().to_string(),
+        Input::Network { url, .. } => url.clone(),
+    });
+
+    // Stream selection and codecs.
+    a.extend(["-map", "0:v:0"].map(String::from));
+    if spec.audio != AudioMode::None {
+        a.extend(["-map", "0:a:0?"].map(String::from));
+    }
+    video_args(&mut a, spec, profile);
+    match spec.audio {
+        AudioMode::Aac => a.extend(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"].map(String::from)),
+        AudioMode::Copy => a.extend(["-c:a", "copy"].map(String::from)),
+        AudioMode::None => a.push("-an".into()),
+    }
+    a.extend(profile.output_args.iter().cloned());
+    a.extend(spec.output_args.iter().cloned());
+
+    // The output comes last, and nothing follows it.
+    match &spec.output {
+        Output::Hls => {
+            let dir = config.stream_hls_dir(&spec.name);
+            a.extend(
+                [
+                    "-f".to_string(),
+                    "hls".into(),
+                    "-hls_time".into(),
+                    format_seconds(profile.hls_time),
+                    "-hls_list_size".into(),
+                    profile.hls_list_size.to_string(),
+                    "-hls_flags".into(),
+                    "delete_segments+temp_file+independent_segments+program_date_time".into(),
+                    "-hls_start_number_source".into(),
+                    "epoch".into(),
+                    "-hls_segment_filename".into(),
+                    dir.join("seg-%d.ts").display().to_string(),
+                    playlist_path(config, spec).display().to_string(),
+                ],
+            );
+        }
+        Output::Rtmp(url) => {
+            a.extend(["-f", "flv", "-flvflags", "no_duration_filesize"].map(String::from));
+            a.push(url.clone());
+        }
+        Output::Srt(url) => {
+            a.extend(["-f", "mpegts"].map(String::from));
+            a.push(url.clone());
+        }
+    }
+    a
+}
+
+fn video_args(a: &mut Vec<String>, spec: &StreamSpec, profile: &ProfileSettings) {
+    match spec.video {
+        VideoMode::Copy => a.extend(["-c:v", "copy"].map(String::from)),
+        VideoMode::H264 => {
+            a.extend(["-c:v", "libx264", "-preset", "veryfast"].map(String::from));
+            if spec.profile == Profile::LowLatency {
+                a.extend(["-tune", "zerolatency"].map(String::from));
+            }
+            a.extend(["-pix_fmt", "yuv420p", "-sc_threshold", "0"].map(String::from));
+            a.push("-force_key_frames".into());
+            a.push(format!("expr:gte(t,n_forced*{})", format_seconds(profile.gop_seconds)));
+        }
+    }
+}
+
+/// `4` rather than `4.0`, `0.5` as is: FFmpeg reads both, people read the first better.
+fn format_seconds(secs: f64) -> String {
+    if secs.fract() == 0.0 {
+        format!("{}", secs as i64)
+    } else {
+        format!("{secs}")
+    }
+}
+
+/// The command as an operator may see it: shell-quoted for copy and paste,
+/// with every key and credential masked.
+pub fn display_command(command: &[String], secret_values: &[String]) -> String {
+    command
+        .iter()
+        .map(|arg| quote(&secrets::mask_text(&secrets::mask_url(arg), secret_values)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=+%,@*".contains(&b))
+    {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}

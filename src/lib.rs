@@ -1,0 +1,9 @@
+//! onair: one operator, one terminal, every live stream of a venue.
+//!
+//! The library holds every part so that the tests drive exactly what the
+//! binary runs; `main.rs` only parses the command line and wires the parts.
+
+pub mod config;
+pub mod engine;
+pub mod ffmpeg;
+pub mod secrets;
