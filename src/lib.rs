@@ -7,3 +7,5 @@ pub mod config;
 pub mod engine;
 pub mod ffmpeg;
 pub mod secrets;
+pub mod server;
+pub mod tui;

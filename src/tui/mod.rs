@@ -1,0 +1,1 @@
+//! The operator console: draws snapshots, turns keys into commands.
