@@ -104,7 +104,12 @@ fn etag(body: &[u8]) -> String {
 
 /// `GET`/`HEAD /assets/{*path}`.
 pub(crate) async fn serve(State(assets): State<Assets>, request: Request) -> Response {
-    let Some(relative) = request.uri().path().strip_prefix("/assets").map(str::to_owned) else {
+    let Some(relative) = request
+        .uri()
+        .path()
+        .strip_prefix("/assets")
+        .map(str::to_owned)
+    else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let headers = request.headers().clone();
@@ -142,7 +147,10 @@ fn embedded_response(file: &Embedded, tag: &str, request_headers: &HeaderMap) ->
     if matches {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(file.content_type),
+    );
     (headers, file.body).into_response()
 }
 
@@ -160,7 +168,13 @@ mod tests {
 
     #[test]
     fn every_embedded_asset_is_there() {
-        for name in ["player.html", "player.js", "player.css", "hls.min.js", "hls.js.LICENSE"] {
+        for name in [
+            "player.html",
+            "player.js",
+            "player.css",
+            "hls.min.js",
+            "hls.js.LICENSE",
+        ] {
             let (file, _) = embedded(name).expect(name);
             assert!(!file.body.is_empty(), "{name} is empty");
         }

@@ -125,7 +125,11 @@ pub(crate) enum OpenedFile {
 }
 
 impl AsyncRead for OpenedFile {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             OpenedFile::Memory(cursor, _) => Pin::new(cursor).poll_read(cx, buf),
             OpenedFile::Disk(file, _) => Pin::new(file).poll_read(cx, buf),
@@ -183,11 +187,6 @@ impl ConfinedFiles {
         }
     }
 
-    /// The directory served.
-    pub(crate) fn root(&self) -> &Path {
-        &self.inner.root
-    }
-
     async fn resolve(&self, path: PathBuf) -> io::Result<Resolved> {
         if let Some(hit) = self.inner.recent(&path) {
             return Ok(hit);
@@ -201,7 +200,10 @@ impl ConfinedFiles {
 
 impl Inner {
     fn canonical_root(&self) -> io::Result<PathBuf> {
-        let mut slot = self.canonical_root.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self
+            .canonical_root
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(root) = slot.as_ref() {
             return Ok(root.clone());
         }
@@ -236,7 +238,10 @@ impl Inner {
         let root = self.canonical_root()?;
         let real = std::fs::canonicalize(requested)?;
         if !real.starts_with(&root) {
-            return Err(io::Error::new(io::ErrorKind::NotFound, "outside the served directory"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "outside the served directory",
+            ));
         }
         let meta = std::fs::metadata(&real)?;
         let info = FileInfo::of(&meta);
@@ -244,7 +249,10 @@ impl Inner {
             return Ok(Resolved::Dir(info));
         }
         if !meta.is_file() {
-            return Err(io::Error::new(io::ErrorKind::NotFound, "not a regular file"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "not a regular file",
+            ));
         }
         let identity = Identity::of(&meta);
         if let Some(data) = self.cached(requested, identity) {
@@ -335,7 +343,9 @@ impl Backend for ConfinedFiles {
         Box::pin(async move {
             match this.resolve(path).await? {
                 Resolved::Memory(data, info) => Ok(OpenedFile::Memory(Cursor::new(data), info)),
-                Resolved::Disk(file, info) => Ok(OpenedFile::Disk(tokio::fs::File::from_std(file), info)),
+                Resolved::Disk(file, info) => {
+                    Ok(OpenedFile::Disk(tokio::fs::File::from_std(file), info))
+                }
                 Resolved::Dir(_) => Err(io::Error::new(io::ErrorKind::NotFound, "a directory")),
             }
         })

@@ -116,8 +116,14 @@ fn with_hls_headers(mut response: Response, kind: HlsKind) -> Response {
     let status = response.status();
     if status.is_success() || status == StatusCode::NOT_MODIFIED {
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind.content_type()));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(kind.cache_control()));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(kind.content_type()),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(kind.cache_control()),
+        );
     } else if status == StatusCode::NOT_FOUND {
         // A missing segment or playlist appears moments later: never cache the miss.
         response
@@ -138,7 +144,9 @@ fn not_found() -> Response {
 fn error_response(error: &std::io::Error) -> Response {
     let not_found_kind = matches!(
         error.kind(),
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotADirectory
+        std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::NotADirectory
     );
     if not_found_kind {
         not_found()
@@ -175,7 +183,10 @@ mod tests {
     #[test]
     fn kinds_come_from_the_extension() {
         assert_eq!(HlsKind::of("/cam1/index.m3u8"), Some(HlsKind::Playlist));
-        assert_eq!(HlsKind::of("/cam1/seg-1700000000.ts"), Some(HlsKind::TransportStream));
+        assert_eq!(
+            HlsKind::of("/cam1/seg-1700000000.ts"),
+            Some(HlsKind::TransportStream)
+        );
         assert_eq!(HlsKind::of("/cam1/init.mp4"), Some(HlsKind::Fmp4));
         assert_eq!(HlsKind::of("/cam1/seg-1.m4s"), Some(HlsKind::Fmp4));
         assert_eq!(HlsKind::of("/cam1/index.m3u8.tmp"), None);
@@ -185,7 +196,10 @@ mod tests {
 
     #[test]
     fn percent_escapes_are_decoded() {
-        assert_eq!(percent_decode("/a%2e%2e/b%2Fc").as_deref(), Some("/a../b/c"));
+        assert_eq!(
+            percent_decode("/a%2e%2e/b%2Fc").as_deref(),
+            Some("/a../b/c")
+        );
         assert_eq!(percent_decode("/100%").as_deref(), Some("/100%"));
         assert_eq!(percent_decode("/%zz%4").as_deref(), Some("/%zz%4"));
         assert_eq!(percent_decode("/%ff"), None);
