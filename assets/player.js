@@ -135,6 +135,9 @@
       }
       attemptStartedAt = performance.now();
       destroyHls();
+      if (current) {
+        current.awaiting = false;
+      }
       onair.starts += 1;
       watchdog.gained = 0;
       var config = hlsConfig(stream);
@@ -168,16 +171,12 @@
   }
 
   /**
-   * After a restart of the stream's FFmpeg, the old playlist stays on disk
-   * until the new process writes its first segment. Starting on it would play
-   * a dead timeline, so wait (bounded) until the playlist no longer lists the
-   * last segment seen before the loss.
+   * Waits (bounded) until the playlist is there and lists a segment, so that
+   * a stream that has just started is not an error. After a restart of the
+   * stream's FFmpeg, `stale` is the last segment seen before the loss: the
+   * old playlist must be gone, or the player would start on a dead timeline.
    */
   function waitForFreshPlaylist(url, stale, mine, ready) {
-    if (!stale) {
-      ready();
-      return;
-    }
     var deadline = performance.now() + 20000;
     var check = function () {
       if (mine !== attempt) {
@@ -194,11 +193,12 @@
           if (mine !== attempt) {
             return;
           }
-          var fresh = text.indexOf('#EXTM3U') === 0 && /#EXTINF/.test(text) && text.indexOf(stale) < 0;
+          var playable = text.indexOf('#EXTM3U') === 0 && /#EXTINF/.test(text);
+          var fresh = playable && (!stale || text.indexOf(stale) < 0);
           if (fresh || performance.now() > deadline) {
             ready();
           } else {
-            setTimeout(check, 300);
+            setTimeout(check, 250);
           }
         });
     };
@@ -245,9 +245,15 @@
     }
     retryTimer = setTimeout(function () {
       retryTimer = null;
-      if (current && current.stream) {
-        start(current.stream, null);
+      if (!current || !current.stream) {
+        return;
       }
+      if (current.awaiting && onair.eventsConnected) {
+        // The stream is down and /events will say when it is back.
+        retrySoon();
+        return;
+      }
+      start(current.stream, null);
     }, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 5000);
   }
@@ -313,7 +319,10 @@
         retrySoon();
       }
     } else if (onair.state === 'loading' || onair.state === 'lost') {
-      if (watchdog.gained >= 0.3 && now - watchdog.progressAt < 1000) {
+      if (current && current.awaiting) {
+        // Lost because the stream is down: what still plays is the old
+        // buffer, not a recovery. Wait for the new FFmpeg's playback.
+      } else if (watchdog.gained >= 0.3 && now - watchdog.progressAt < 1000) {
         recovered();
       } else if (video.paused && onair.hls && video.readyState >= 2) {
         play();
@@ -435,7 +444,13 @@
     var live = stream.state === 'running';
     if (!current || current.key !== key) {
       var switching = current !== null;
-      current = { key: key, stream: stream, generation: live ? stream.running_since : null, live: live };
+      current = {
+        key: key,
+        stream: stream,
+        generation: live ? stream.running_since : null,
+        live: live,
+        awaiting: !live
+      };
       retryDelay = 1000;
       if (live) {
         start(stream, switching ? lastFragment : null);
@@ -447,6 +462,7 @@
     current.stream = stream;
     current.live = live;
     if (!live) {
+      current.awaiting = true;
       lose(describe(stream));
       return;
     }
