@@ -436,13 +436,12 @@ impl Conductor {
         self.status.loaded_at = Some(now_millis());
         self.status.warnings = new.warnings.clone();
         if plan.is_empty() && plan.update.is_empty() {
-            if was_error {
-                self.journal.record(
-                    Level::Info,
-                    None,
-                    "streams.toml is valid again: nothing to change",
-                );
-            }
+            let text = if was_error {
+                "streams.toml is valid again: nothing to change"
+            } else {
+                "streams.toml reloaded: no change"
+            };
+            self.journal.record(Level::Info, None, text);
             self.config = Arc::new(new);
             self.config_tx.send_replace(Arc::clone(&self.config));
             return;

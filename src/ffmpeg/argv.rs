@@ -177,7 +177,10 @@ mod tests {
     const OUTPUTS: [(&str, &str); 3] = [
         ("hls", r#"output = "hls""#),
         ("rtmp", r#"output = "rtmp://live.example/app/KEY""#),
-        ("srt", r#"output = "srt://ingest.example:9000?streamid=KEY""#),
+        (
+            "srt",
+            r#"output = "srt://ingest.example:9000?streamid=KEY""#,
+        ),
     ];
 
     fn config_for(input: &str, output: &str, profile: &str) -> Config {
@@ -196,7 +199,10 @@ mod tests {
                 for (output_name, output) in OUTPUTS {
                     let config = config_for(input, output, profile);
                     let argv = command(&config, &config.streams[0]);
-                    all.push_str(&format!("## {profile} / {input_name} / {output_name}\n{}\n\n", argv.join(" ")));
+                    all.push_str(&format!(
+                        "## {profile} / {input_name} / {output_name}\n{}\n\n",
+                        argv.join(" ")
+                    ));
                 }
             }
         }
@@ -218,7 +224,14 @@ mod tests {
                     };
                     assert_eq!(last, &expected_last);
                     let i = argv.iter().position(|a| a == "-i").expect("-i");
-                    for input_only in ["-re", "-rtsp_transport", "-rtmp_live", "-rw_timeout", "-fflags", "-stream_loop"] {
+                    for input_only in [
+                        "-re",
+                        "-rtsp_transport",
+                        "-rtmp_live",
+                        "-rw_timeout",
+                        "-fflags",
+                        "-stream_loop",
+                    ] {
                         if let Some(at) = argv.iter().position(|a| a == input_only) {
                             assert!(at < i, "{input_only} after -i in {argv:?}");
                         }
@@ -230,17 +243,34 @@ mod tests {
 
     #[test]
     fn copy_mode_never_gets_encoder_options() {
-        let config = config_for(r#"input = "rtmp://127.0.0.1/live/x""#, r#"output = "hls""#, "low-latency");
+        let config = config_for(
+            r#"input = "rtmp://127.0.0.1/live/x""#,
+            r#"output = "hls""#,
+            "low-latency",
+        );
         let argv = args(&config, &config.streams[0]);
         assert!(argv.windows(2).any(|w| w == ["-c:v", "copy"]));
-        for encoder_only in ["-preset", "-tune", "-force_key_frames", "-g", "-sc_threshold"] {
-            assert!(!argv.iter().any(|a| a == encoder_only), "{encoder_only} with copy: {argv:?}");
+        for encoder_only in [
+            "-preset",
+            "-tune",
+            "-force_key_frames",
+            "-g",
+            "-sc_threshold",
+        ] {
+            assert!(
+                !argv.iter().any(|a| a == encoder_only),
+                "{encoder_only} with copy: {argv:?}"
+            );
         }
     }
 
     #[test]
     fn the_shown_command_masks_the_key() {
-        let config = config_for(r#"input = "lavfi:testsrc2""#, r#"output = "rtmp://live.example/app/SECRET""#, "stable");
+        let config = config_for(
+            r#"input = "lavfi:testsrc2""#,
+            r#"output = "rtmp://live.example/app/SECRET""#,
+            "stable",
+        );
         let shown = display_command(&command(&config, &config.streams[0]), &[]);
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(shown.contains("rtmp://live.example/app/****"));

@@ -11,7 +11,10 @@ pub fn last_segment_kbps(stream_dir: &Path) -> Option<f64> {
     let mut last = None;
     for line in playlist.lines() {
         if let Some(rest) = line.strip_prefix("#EXTINF:") {
-            duration = rest.split(',').next().and_then(|d| d.trim().parse::<f64>().ok());
+            duration = rest
+                .split(',')
+                .next()
+                .and_then(|d| d.trim().parse::<f64>().ok());
         } else if !line.starts_with('#') && !line.trim().is_empty() {
             last = duration.map(|d| (line.trim().to_string(), d));
         }

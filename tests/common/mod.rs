@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A small synthetic source: cheap enough to run several at once on 2 cores.
-pub const LAVFI: &str = "lavfi:testsrc2=size=320x180:rate=15[out0];sine=frequency=440:sample_rate=48000[out1]";
+pub const LAVFI: &str =
+    "lavfi:testsrc2=size=320x180:rate=15[out0];sine=frequency=440:sample_rate=48000[out1]";
 
 /// A config file in its own temp dir, with `hls_dir` and `logs/` beside it.
 pub struct TempConfig {
@@ -78,7 +79,10 @@ pub async fn wait_for(
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            panic!("timed out after {within:?} waiting for {what}; last snapshot:\n{}", describe(&snapshot));
+            panic!(
+                "timed out after {within:?} waiting for {what}; last snapshot:\n{}",
+                describe(&snapshot)
+            );
         }
         let _ = tokio::time::timeout(left, rx.changed()).await;
     }
@@ -150,8 +154,13 @@ pub fn playlist_is_live(dir: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(dir.join("index.m3u8")) else {
         return false;
     };
-    let segments: Vec<&str> = text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
-    text.starts_with("#EXTM3U") && !segments.is_empty() && segments.iter().all(|s| dir.join(s).exists())
+    let segments: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    text.starts_with("#EXTM3U")
+        && !segments.is_empty()
+        && segments.iter().all(|s| dir.join(s).exists())
 }
 
 /// Every PID of a process whose parent is `parent`.
@@ -159,7 +168,11 @@ pub fn children_of(parent: u32) -> Vec<u32> {
     let mut found = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
             if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
