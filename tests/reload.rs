@@ -55,10 +55,16 @@ async fn changing_one_streams_profile_restarts_only_that_stream() {
     let before = all_running(&engine, &["alpha", "beta", "gamma"]).await;
 
     let text = std::fs::read_to_string(&config.path).expect("read");
-    let edited = text.replacen("name = \"beta\"\ninput", "name = \"beta\"\nvideo = \"h264\"\ninput", 1);
+    let edited = text.replacen(
+        "name = \"beta\"\ninput",
+        "name = \"beta\"\nvideo = \"h264\"\ninput",
+        1,
+    );
     let edited = edited.replace(
         &format!("name = \"beta\"\nvideo = \"h264\"\ninput = \"{LAVFI}\"\nprofile = \"stable\""),
-        &format!("name = \"beta\"\nvideo = \"h264\"\ninput = \"{LAVFI}\"\nprofile = \"low-latency\""),
+        &format!(
+            "name = \"beta\"\nvideo = \"h264\"\ninput = \"{LAVFI}\"\nprofile = \"low-latency\""
+        ),
     );
     assert_ne!(edited, text);
     let saved = Instant::now();
@@ -70,9 +76,18 @@ async fn changing_one_streams_profile_restarts_only_that_stream() {
     let took = saved.elapsed();
     eprintln!("beta's new ffmpeg started {took:?} after the save");
     assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert_eq!(stream(&after, "beta").profile, onair::config::Profile::LowLatency);
-    assert_eq!(after.stream("alpha").and_then(|s| s.pid), Some(before["alpha"]));
-    assert_eq!(after.stream("gamma").and_then(|s| s.pid), Some(before["gamma"]));
+    assert_eq!(
+        stream(&after, "beta").profile,
+        onair::config::Profile::LowLatency
+    );
+    assert_eq!(
+        after.stream("alpha").and_then(|s| s.pid),
+        Some(before["alpha"])
+    );
+    assert_eq!(
+        after.stream("gamma").and_then(|s| s.pid),
+        Some(before["gamma"])
+    );
     engine.send(Command::Shutdown);
     task.wait().await;
 }
@@ -85,16 +100,38 @@ async fn appending_a_stream_starts_it_and_deleting_one_stops_it() {
     let before = all_running(&engine, &["alpha", "beta", "gamma"]).await;
 
     let text = std::fs::read_to_string(&config.path).expect("read");
-    save_by_rename(&config.path, &format!("{text}{}", lavfi_stream("delta", "low-latency", true)));
-    let s = wait_for(&engine, Duration::from_secs(10), "delta running", |s| is_running(s, "delta")).await;
+    save_by_rename(
+        &config.path,
+        &format!("{text}{}", lavfi_stream("delta", "low-latency", true)),
+    );
+    let s = wait_for(&engine, Duration::from_secs(10), "delta running", |s| {
+        is_running(s, "delta")
+    })
+    .await;
     for name in ["alpha", "beta", "gamma"] {
-        assert_eq!(s.stream(name).and_then(|x| x.pid), Some(before[name]), "{name} was touched");
+        assert_eq!(
+            s.stream(name).and_then(|x| x.pid),
+            Some(before[name]),
+            "{name} was touched"
+        );
     }
 
     let without_gamma = text.replace(&lavfi_stream("gamma", "stable", true), "");
-    save_by_rename(&config.path, &format!("{without_gamma}{}", lavfi_stream("delta", "low-latency", true)));
-    let s = wait_for(&engine, Duration::from_secs(10), "gamma gone", |s| s.stream("gamma").is_none()).await;
-    wait_until(Duration::from_secs(8), "gamma's ffmpeg to end", || !alive(before["gamma"])).await;
+    save_by_rename(
+        &config.path,
+        &format!(
+            "{without_gamma}{}",
+            lavfi_stream("delta", "low-latency", true)
+        ),
+    );
+    let s = wait_for(&engine, Duration::from_secs(10), "gamma gone", |s| {
+        s.stream("gamma").is_none()
+    })
+    .await;
+    wait_until(Duration::from_secs(8), "gamma's ffmpeg to end", || {
+        !alive(before["gamma"])
+    })
+    .await;
     assert_eq!(s.stream("alpha").and_then(|x| x.pid), Some(before["alpha"]));
     assert_eq!(s.stream("beta").and_then(|x| x.pid), Some(before["beta"]));
     assert!(is_running(&s, "delta"));
@@ -113,20 +150,32 @@ async fn a_broken_save_changes_nothing_and_the_fix_is_applied() {
     // Garbage, then a schema error, then a missing variable: each is reported, nothing moves.
     let broken = [
         (format!("{text}\n[[stream]\nname = "), ":"),
-        (text.replace("profile = \"stable\"", "profile = \"sturdy\""), "unknown profile `sturdy`"),
         (
-            text.replace("name = \"gamma\"\ninput", "name = \"gamma\"\noutput = \"rtmp://x/app/${NOT_SET_ANYWHERE}\"\ninput"),
+            text.replace("profile = \"stable\"", "profile = \"sturdy\""),
+            "unknown profile `sturdy`",
+        ),
+        (
+            text.replace(
+                "name = \"gamma\"\ninput",
+                "name = \"gamma\"\noutput = \"rtmp://x/app/${NOT_SET_ANYWHERE}\"\ninput",
+            ),
             "NOT_SET_ANYWHERE",
         ),
     ];
     for (bad, expected) in &broken {
         save_by_rename(&config.path, bad);
         let s = wait_for(&engine, Duration::from_secs(5), "the config error", |s| {
-            s.config.error.as_deref().is_some_and(|e| e.contains(expected))
+            s.config
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains(expected))
         })
         .await;
         let error = s.config.error.clone().unwrap_or_default();
-        assert!(error.starts_with(&format!("{}:", config.path.display())), "{error}");
+        assert!(
+            error.starts_with(&format!("{}:", config.path.display())),
+            "{error}"
+        );
         assert_eq!(pids(&s), before, "a broken save moved a stream");
     }
     // The fix: gamma goes low-latency.
@@ -153,7 +202,9 @@ async fn a_key_toggle_changes_the_file_by_exactly_that_value() {
     let before = all_running(&engine, &["alpha", "beta", "gamma"]).await;
     let text = std::fs::read_to_string(&config.path).expect("read");
 
-    engine.send(Command::Stop { stream: "beta".into() });
+    engine.send(Command::Stop {
+        stream: "beta".into(),
+    });
     wait_until(Duration::from_secs(5), "the file to change", || {
         std::fs::read_to_string(&config.path).is_ok_and(|t| t != text)
     })
@@ -167,9 +218,16 @@ async fn a_key_toggle_changes_the_file_by_exactly_that_value() {
     assert!(written.starts_with(HEADER), "the comment was lost");
 
     // The reload caused by our own write changes nothing.
-    let s = wait_for(&engine, Duration::from_secs(5), "the reload of our own write", |s| {
-        s.log.iter().any(|e| e.text == "streams.toml reloaded: no change")
-    })
+    let s = wait_for(
+        &engine,
+        Duration::from_secs(5),
+        "the reload of our own write",
+        |s| {
+            s.log
+                .iter()
+                .any(|e| e.text == "streams.toml reloaded: no change")
+        },
+    )
     .await;
     assert_eq!(s.stream("alpha").and_then(|x| x.pid), Some(before["alpha"]));
     assert_eq!(s.stream("gamma").and_then(|x| x.pid), Some(before["gamma"]));
@@ -222,15 +280,30 @@ async fn a_toggle_while_the_file_is_broken_is_kept_and_written_once_it_is_valid(
 
     let broken = format!("{text}\n[[stream]\n");
     save_by_rename(&config.path, &broken);
-    wait_for(&engine, Duration::from_secs(5), "the config error", |s| s.config.error.is_some()).await;
-
-    engine.send(Command::Stop { stream: "alpha".into() });
-    let s = wait_for(&engine, Duration::from_secs(8), "alpha stopped and the write kept", |s| {
-        stream(s, "alpha").state.label() == "stopped" && !s.config.pending_writes.is_empty()
+    wait_for(&engine, Duration::from_secs(5), "the config error", |s| {
+        s.config.error.is_some()
     })
     .await;
-    assert_eq!(s.config.pending_writes, vec!["alpha: enabled = false".to_string()]);
-    assert_eq!(std::fs::read_to_string(&config.path).expect("read"), broken, "a broken file was rewritten");
+
+    engine.send(Command::Stop {
+        stream: "alpha".into(),
+    });
+    let s = wait_for(
+        &engine,
+        Duration::from_secs(8),
+        "alpha stopped and the write kept",
+        |s| stream(s, "alpha").state.label() == "stopped" && !s.config.pending_writes.is_empty(),
+    )
+    .await;
+    assert_eq!(
+        s.config.pending_writes,
+        vec!["alpha: enabled = false".to_string()]
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config.path).expect("read"),
+        broken,
+        "a broken file was rewritten"
+    );
 
     // The operator fixes the file and adds a comment of their own.
     let fixed = text.replace(HEADER, "# fixed during the break\n");
@@ -239,10 +312,20 @@ async fn a_toggle_while_the_file_is_broken_is_kept_and_written_once_it_is_valid(
         s.config.error.is_none() && s.config.pending_writes.is_empty()
     })
     .await;
-    assert_eq!(stream(&s, "alpha").state.label(), "stopped", "the fix must not undo the key press");
+    assert_eq!(
+        stream(&s, "alpha").state.label(),
+        "stopped",
+        "the fix must not undo the key press"
+    );
     let written = std::fs::read_to_string(&config.path).expect("read");
-    assert!(written.starts_with("# fixed during the break\n"), "the operator's edit was lost");
-    assert!(written.contains(&lavfi_stream("alpha", "low-latency", false)), "{written}");
+    assert!(
+        written.starts_with("# fixed during the break\n"),
+        "the operator's edit was lost"
+    );
+    assert!(
+        written.contains(&lavfi_stream("alpha", "low-latency", false)),
+        "{written}"
+    );
     engine.send(Command::Shutdown);
     task.wait().await;
 }
