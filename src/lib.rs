@@ -3,9 +3,13 @@
 //! The library holds every part so that the tests drive exactly what the
 //! binary runs; `main.rs` only parses the command line and wires the parts.
 
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod ffmpeg;
+pub mod headless;
+pub mod logging;
+pub mod reload;
 pub mod secrets;
 pub mod server;
 pub mod tui;

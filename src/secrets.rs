@@ -15,7 +15,11 @@ pub fn mask_url(text: &str) -> String {
         return text.to_string();
     };
     let scheme = &text[..scheme_end];
-    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') {
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+    {
         return text.to_string();
     }
     let rest = &text[scheme_end + 3..];
@@ -39,7 +43,11 @@ pub fn mask_url(text: &str) -> String {
     } else {
         path.to_string()
     };
-    let query = if has_query { format!("?{MASK}") } else { String::new() };
+    let query = if has_query {
+        format!("?{MASK}")
+    } else {
+        String::new()
+    };
     format!("{scheme}://{host}{path}{query}")
 }
 
@@ -89,7 +97,10 @@ mod tests {
             mask_url("rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl"),
             "rtmp://a.rtmp.youtube.com/live2/****"
         );
-        assert_eq!(mask_url("rtmps://live.example:443/app/key"), "rtmps://live.example:443/app/****");
+        assert_eq!(
+            mask_url("rtmps://live.example:443/app/key"),
+            "rtmps://live.example:443/app/****"
+        );
     }
 
     #[test]

@@ -38,7 +38,11 @@ impl Plan {
             return "no change".to_string();
         }
         let mut parts = Vec::new();
-        for (verb, names) in [("start", &self.start), ("stop", &self.stop), ("restart", &self.restart)] {
+        for (verb, names) in [
+            ("start", &self.start),
+            ("stop", &self.stop),
+            ("restart", &self.restart),
+        ] {
             if !names.is_empty() {
                 parts.push(format!("{verb} {}", names.join(", ")));
             }

@@ -125,10 +125,7 @@ pub fn load_str(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
     let file: schema::File = toml::from_str(text).map_err(|e| {
-        let (line, col) = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or((1, 1));
+        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         ConfigError::Invalid {
             path: path.to_path_buf(),
             problems: vec![Problem {
@@ -219,7 +216,10 @@ impl Resolver<'_> {
             } else if let Some(after) = tail.strip_prefix("${") {
                 let Some(end) = after.find('}') else {
                     let offset = self.offset_of(value, tail);
-                    self.problem(offset, "unterminated `${`: write `${NAME}`, or `$${` for a literal `${`");
+                    self.problem(
+                        offset,
+                        "unterminated `${`: write `${NAME}`, or `$${` for a literal `${`",
+                    );
                     return out;
                 };
                 let name = &after[..end];
@@ -228,7 +228,10 @@ impl Resolver<'_> {
                     || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                     || name.as_bytes()[0].is_ascii_digit()
                 {
-                    self.problem(offset, format!("`${{{name}}}` is not a valid variable name"));
+                    self.problem(
+                        offset,
+                        format!("`${{{name}}}` is not a valid variable name"),
+                    );
                 } else {
                     match (self.env)(name) {
                         Some(found) => {
@@ -264,11 +267,7 @@ impl Resolver<'_> {
     }
 
     fn expand_list(&mut self, values: &Option<Vec<Text>>) -> Vec<String> {
-        values
-            .iter()
-            .flatten()
-            .map(|v| self.expand(v))
-            .collect()
+        values.iter().flatten().map(|v| self.expand(v)).collect()
     }
 
     fn resolve(&mut self, file: schema::File, path: &Path) -> Config {
@@ -292,7 +291,10 @@ impl Resolver<'_> {
                     let offset = section.name.span().start;
                     self.problem(
                         offset,
-                        format!("duplicate stream name `{}`: every stream needs its own name", spec.name),
+                        format!(
+                            "duplicate stream name `{}`: every stream needs its own name",
+                            spec.name
+                        ),
                     );
                 }
                 streams.push(spec);
@@ -371,13 +373,20 @@ impl Resolver<'_> {
     fn seconds(&mut self, value: &Spanned<f64>, key: &str) -> Duration {
         let secs = *value.get_ref();
         if !(secs > 0.0 && secs < 86_400.0) {
-            self.problem(value.span().start, format!("{key} must be a number of seconds above 0"));
+            self.problem(
+                value.span().start,
+                format!("{key} must be a number of seconds above 0"),
+            );
             return Duration::from_secs(10);
         }
         Duration::from_secs_f64(secs)
     }
 
-    fn profile(&mut self, profile: Profile, section: &Option<schema::ProfileSection>) -> ProfileSettings {
+    fn profile(
+        &mut self,
+        profile: Profile,
+        section: &Option<schema::ProfileSection>,
+    ) -> ProfileSettings {
         let mut settings = ProfileSettings::builtin(profile);
         let Some(section) = section else {
             return settings;
@@ -392,7 +401,10 @@ impl Resolver<'_> {
         if let Some(v) = &section.hls_list_size {
             match u32::try_from(*v.get_ref()) {
                 Ok(n) if n >= 1 => settings.hls_list_size = n,
-                _ => self.problem(v.span().start, "hls_list_size must be a whole number of at least 1"),
+                _ => self.problem(
+                    v.span().start,
+                    "hls_list_size must be a whole number of at least 1",
+                ),
             }
         }
         if let Some(v) = &section.gop_seconds {
@@ -417,7 +429,10 @@ impl Resolver<'_> {
             Some(t) => Profile::parse(t.get_ref()).unwrap_or_else(|| {
                 self.problem(
                     t.span().start,
-                    format!("unknown profile `{}`: use \"low-latency\" or \"stable\"", t.get_ref()),
+                    format!(
+                        "unknown profile `{}`: use \"low-latency\" or \"stable\"",
+                        t.get_ref()
+                    ),
                 );
                 default
             }),
@@ -425,19 +440,28 @@ impl Resolver<'_> {
     }
 
     fn parse_video(&mut self, text: &Option<Text>, default: VideoMode) -> VideoMode {
-        match text.as_ref().map(|t| (t.get_ref().as_str(), t.span().start)) {
+        match text
+            .as_ref()
+            .map(|t| (t.get_ref().as_str(), t.span().start))
+        {
             None => default,
             Some(("copy", _)) => VideoMode::Copy,
             Some(("h264", _)) => VideoMode::H264,
             Some((other, at)) => {
-                self.problem(at, format!("unknown video mode `{other}`: use \"copy\" or \"h264\""));
+                self.problem(
+                    at,
+                    format!("unknown video mode `{other}`: use \"copy\" or \"h264\""),
+                );
                 default
             }
         }
     }
 
     fn parse_audio(&mut self, text: &Option<Text>, default: AudioMode) -> AudioMode {
-        match text.as_ref().map(|t| (t.get_ref().as_str(), t.span().start)) {
+        match text
+            .as_ref()
+            .map(|t| (t.get_ref().as_str(), t.span().start))
+        {
             None => default,
             Some(("aac", _)) => AudioMode::Aac,
             Some(("copy", _)) => AudioMode::Copy,
@@ -456,7 +480,10 @@ impl Resolver<'_> {
         let value = self.expand(text);
         if let Some(graph) = value.strip_prefix("lavfi:") {
             if graph.trim().is_empty() {
-                self.problem(text.span().start, "`lavfi:` needs a filtergraph, e.g. \"lavfi:testsrc2=size=640x360:rate=25\"");
+                self.problem(
+                    text.span().start,
+                    "`lavfi:` needs a filtergraph, e.g. \"lavfi:testsrc2=size=640x360:rate=25\"",
+                );
             }
             return Input::Lavfi(graph.to_string());
         }
@@ -465,15 +492,19 @@ impl Resolver<'_> {
         }
         if let Some((scheme, rest)) = value.split_once("://") {
             let scheme = scheme.to_ascii_lowercase();
-            if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') {
+            if scheme.is_empty()
+                || !scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+            {
                 self.problem(text.span().start, format!("`{scheme}` is not a URL scheme"));
             } else if rest.is_empty() || rest.starts_with('/') && scheme != "file" {
-                self.problem(text.span().start, format!("input URL has no host after `{scheme}://`"));
+                self.problem(
+                    text.span().start,
+                    format!("input URL has no host after `{scheme}://`"),
+                );
             }
-            return Input::Network {
-                scheme,
-                url: value,
-            };
+            return Input::Network { scheme, url: value };
         }
         if value.is_empty() {
             self.problem(text.span().start, "input must not be empty");
@@ -482,7 +513,9 @@ impl Resolver<'_> {
         if !path.exists() {
             self.problem(
                 text.span().start,
-                format!("input file `{value}` does not exist (paths are relative to the config file)"),
+                format!(
+                    "input file `{value}` does not exist (paths are relative to the config file)"
+                ),
             );
         }
         Input::File(path)
@@ -494,7 +527,10 @@ impl Resolver<'_> {
             return Output::Hls;
         }
         let lower = value.to_ascii_lowercase();
-        let (output, rest) = if let Some(rest) = lower.strip_prefix("rtmp://").or_else(|| lower.strip_prefix("rtmps://")) {
+        let (output, rest) = if let Some(rest) = lower
+            .strip_prefix("rtmp://")
+            .or_else(|| lower.strip_prefix("rtmps://"))
+        {
             (Output::Rtmp(value.clone()), rest)
         } else if let Some(rest) = lower.strip_prefix("srt://") {
             (Output::Srt(value.clone()), rest)
@@ -511,7 +547,10 @@ impl Resolver<'_> {
         let raw = text.get_ref();
         let literal_key = !raw.contains("${")
             && match &output {
-                Output::Rtmp(_) => rest.split('?').next().is_some_and(|p| p.split('/').filter(|s| !s.is_empty()).count() >= 3),
+                Output::Rtmp(_) => rest
+                    .split('?')
+                    .next()
+                    .is_some_and(|p| p.split('/').filter(|s| !s.is_empty()).count() >= 3),
                 Output::Srt(_) => rest.contains("streamid=") || rest.contains("passphrase="),
                 Output::Hls => false,
             };
@@ -529,12 +568,18 @@ impl Resolver<'_> {
     ) -> Vec<StreamSpec> {
         let name = section.name.get_ref().clone();
         if !valid_name(&name) {
-            self.problem(section.name.span().start, format!("invalid stream name `{name}`: {NAME_RULE}"));
+            self.problem(
+                section.name.span().start,
+                format!("invalid stream name `{name}`: {NAME_RULE}"),
+            );
         }
         let input = self.input(&section.input);
         let loop_input = section.loop_input.unwrap_or(false);
         if loop_input && !matches!(input, Input::File(_)) {
-            self.problem(section.input.span().start, "`loop = true` applies only to file inputs");
+            self.problem(
+                section.input.span().start,
+                "`loop = true` applies only to file inputs",
+            );
         }
         let profile = self.parse_profile(&section.profile, Profile::Stable);
         let enabled = section.enabled.unwrap_or(true);
@@ -567,7 +612,9 @@ impl Resolver<'_> {
         };
         match (&section.output, &section.outputs) {
             (Some(_), Some(list)) => {
-                let at = list.first().map_or(section.name.span().start, |d| d.span().start);
+                let at = list
+                    .first()
+                    .map_or(section.name.span().start, |d| d.span().start);
                 self.problem(at, "use either `output` or `outputs`, not both");
                 Vec::new()
             }
@@ -578,7 +625,10 @@ impl Resolver<'_> {
             (None, None) => vec![base],
             (None, Some(list)) => {
                 if list.is_empty() {
-                    self.problem(section.name.span().start, "`outputs` is empty: list at least one destination");
+                    self.problem(
+                        section.name.span().start,
+                        "`outputs` is empty: list at least one destination",
+                    );
                 }
                 let mut seen = HashSet::new();
                 let mut specs = Vec::new();
@@ -586,10 +636,16 @@ impl Resolver<'_> {
                     let d = dest.get_ref();
                     let dest_name = d.name.get_ref().clone();
                     if !valid_name(&dest_name) {
-                        self.problem(d.name.span().start, format!("invalid destination name `{dest_name}`: {NAME_RULE}"));
+                        self.problem(
+                            d.name.span().start,
+                            format!("invalid destination name `{dest_name}`: {NAME_RULE}"),
+                        );
                     }
                     if !seen.insert(dest_name.clone()) {
-                        self.problem(d.name.span().start, format!("duplicate destination name `{dest_name}`"));
+                        self.problem(
+                            d.name.span().start,
+                            format!("duplicate destination name `{dest_name}`"),
+                        );
                     }
                     let full = format!("{name}/{dest_name}");
                     let output = self.output(&d.url, literal_keys, &full);
@@ -619,10 +675,17 @@ impl Resolver<'_> {
         }
     }
 
-    fn screen(&mut self, section: &schema::ScreenSection, streams: &HashSet<String>) -> Option<ScreenSpec> {
+    fn screen(
+        &mut self,
+        section: &schema::ScreenSection,
+        streams: &HashSet<String>,
+    ) -> Option<ScreenSpec> {
         let name = section.name.get_ref().clone();
         if !valid_name(&name) {
-            self.problem(section.name.span().start, format!("invalid screen name `{name}`: {NAME_RULE}"));
+            self.problem(
+                section.name.span().start,
+                format!("invalid screen name `{name}`: {NAME_RULE}"),
+            );
         }
         let stream = section.stream.get_ref().clone();
         if !streams.contains(&stream) {
@@ -640,14 +703,23 @@ impl Resolver<'_> {
                 Some(image) => {
                     let value = self.expand(image);
                     if value.contains("..") || value.starts_with('/') || value.is_empty() {
-                        self.problem(image.span().start, "logo image must be a file name inside assets/");
+                        self.problem(
+                            image.span().start,
+                            "logo image must be a file name inside assets/",
+                        );
                         None
                     } else {
-                        Some(ImageOverlay { image: value, position })
+                        Some(ImageOverlay {
+                            image: value,
+                            position,
+                        })
                     }
                 }
                 None => {
-                    self.problem(o.span().start, "logo needs `image = \"file.png\"` (a file in assets/)");
+                    self.problem(
+                        o.span().start,
+                        "logo needs `image = \"file.png\"` (a file in assets/)",
+                    );
                     None
                 }
             }
@@ -660,7 +732,10 @@ impl Resolver<'_> {
                 Some(f) => {
                     let value = f.get_ref().clone();
                     if !["24h", "24h:ss", "12h", "12h:ss"].contains(&value.as_str()) {
-                        self.problem(f.span().start, "clock format must be \"24h\", \"24h:ss\", \"12h\" or \"12h:ss\"");
+                        self.problem(
+                            f.span().start,
+                            "clock format must be \"24h\", \"24h:ss\", \"12h\" or \"12h:ss\"",
+                        );
                     }
                     value
                 }

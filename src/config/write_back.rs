@@ -123,7 +123,10 @@ pub fn write_change(path: &Path, name: &str, change: &Change) -> Result<String, 
 /// file, so that neither a reader nor a crash ever sees half a file. The
 /// file's permissions are kept.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -1,12 +1,24 @@
 //! The engine: owns every stream's FFmpeg, keeps it alive, and publishes
-//! snapshots. UIs send [`Command`]s in and read [`Snapshot`]s out.
+//! snapshots. UIs send [`Command`]s in and read [`Snapshot`]s out; none of
+//! them ever holds a process handle.
 
+mod child;
+mod conductor;
+mod journal;
+mod launch;
 mod snapshot;
+mod stats;
+mod stream;
 
+pub use child::{QUIT_GRACE, TERM_GRACE};
 pub use snapshot::*;
 
-use crate::config::Profile;
+use crate::config::{Config, Profile};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// An operator's intent. Every UI (console, headless, HTTP, a remote
 /// console) speaks only in these, so they all behave the same.
@@ -39,4 +51,145 @@ pub enum Command {
     Reload,
     /// Stop every FFmpeg gracefully and end the engine.
     Shutdown,
+}
+
+/// How the engine behaves beyond what `streams.toml` says.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Write toggles and profile switches back into `streams.toml`, so they
+    /// survive a restart of onair.
+    pub write_back: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { write_back: true }
+    }
+}
+
+/// Why the engine cannot start; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The FFmpeg binary is not there.
+    #[error(
+        "ffmpeg not found (`{0}`): install it (`apt-get install ffmpeg`) or set [server].ffmpeg in streams.toml"
+    )]
+    FfmpegMissing(String),
+    /// The HLS directory cannot be written.
+    #[error("cannot write to hls_dir {}: {source} — set [server].hls_dir to a writable directory or fix its permissions", dir.display())]
+    HlsDirUnwritable {
+        /// The directory.
+        dir: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The process-spawning thread could not be started.
+    #[error("cannot start the process spawner: {0}")]
+    Spawner(std::io::Error),
+}
+
+/// A handle on the running engine; cheap to clone, one per UI.
+#[derive(Clone)]
+pub struct Engine {
+    commands: mpsc::UnboundedSender<Command>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    config: watch::Receiver<Arc<Config>>,
+}
+
+/// The engine's task; await it after [`Command::Shutdown`] to know that
+/// every FFmpeg has stopped.
+pub struct EngineTask(JoinHandle<()>);
+
+impl EngineTask {
+    /// Waits until the engine has stopped every stream and ended.
+    pub async fn wait(self) {
+        let _ = self.0.await;
+    }
+}
+
+impl Engine {
+    /// Checks that FFmpeg exists and `hls_dir` is writable, then starts
+    /// every enabled stream. Must be called inside a tokio runtime.
+    pub fn start(
+        config: Config,
+        options: EngineOptions,
+    ) -> Result<(Engine, EngineTask), EngineError> {
+        preflight(&config)?;
+        let spawner = child::Spawner::new().map_err(EngineError::Spawner)?;
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+        let (config_tx, config_rx) = watch::channel(Arc::new(config.clone()));
+        let conductor = conductor::Conductor::new(config, options, spawner, config_tx, snapshot_tx);
+        let task = tokio::spawn(conductor.run(command_rx));
+        Ok((
+            Engine {
+                commands: command_tx,
+                snapshots: snapshot_rx,
+                config: config_rx,
+            },
+            EngineTask(task),
+        ))
+    }
+
+    /// Sends a command; never blocks. After shutdown it is ignored.
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// A receiver that wakes on every new snapshot.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshots.borrow())
+    }
+
+    /// The running config (after the last valid reload and key changes).
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.borrow())
+    }
+
+    /// A receiver that wakes when the running config changes.
+    pub fn subscribe_config(&self) -> watch::Receiver<Arc<Config>> {
+        self.config.clone()
+    }
+}
+
+/// The checks that turn a mistake into one clear message at start instead
+/// of every stream failing on its own.
+pub fn preflight(config: &Config) -> Result<(), EngineError> {
+    if find_program(&config.server.ffmpeg).is_none() {
+        return Err(EngineError::FfmpegMissing(
+            config.server.ffmpeg.display().to_string(),
+        ));
+    }
+    let dir = &config.server.hls_dir;
+    let unwritable = |source| EngineError::HlsDirUnwritable {
+        dir: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(unwritable)?;
+    let probe = dir.join(".onair-write-test");
+    std::fs::write(&probe, b"ok").map_err(unwritable)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Resolves a program like the shell would: a path as is, a bare name in `PATH`.
+pub fn find_program(program: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if program.components().count() > 1 || program.is_absolute() {
+        return executable(program).then(|| program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
 }

@@ -153,6 +153,8 @@ pub struct ConfigStatus {
 /// One line of the engine's event log (state changes, reloads, errors).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
+    /// Increases with every entry, so a UI can tell which entries are new.
+    pub seq: u64,
     /// When.
     pub at: UnixMillis,
     /// The stream concerned, if any.

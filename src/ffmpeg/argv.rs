@@ -6,7 +6,9 @@
 //! option (`-preset`, `-tune`, keyframes) is emitted with `-c:v copy`, where
 //! FFmpeg silently ignores it.
 
-use crate::config::{AudioMode, Config, Input, Output, Profile, ProfileSettings, StreamSpec, VideoMode};
+use crate::config::{
+    AudioMode, Config, Input, Output, Profile, ProfileSettings, StreamSpec, VideoMode,
+};
 use crate::secrets;
 use std::path::PathBuf;
 
@@ -68,7 +70,9 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
     }
     video_args(&mut a, spec, profile);
     match spec.audio {
-        AudioMode::Aac => a.extend(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"].map(String::from)),
+        AudioMode::Aac => {
+            a.extend(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"].map(String::from))
+        }
         AudioMode::Copy => a.extend(["-c:a", "copy"].map(String::from)),
         AudioMode::None => a.push("-an".into()),
     }
@@ -79,23 +83,21 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
     match &spec.output {
         Output::Hls => {
             let dir = config.stream_hls_dir(&spec.name);
-            a.extend(
-                [
-                    "-f".to_string(),
-                    "hls".into(),
-                    "-hls_time".into(),
-                    format_seconds(profile.hls_time),
-                    "-hls_list_size".into(),
-                    profile.hls_list_size.to_string(),
-                    "-hls_flags".into(),
-                    "delete_segments+temp_file+independent_segments+program_date_time".into(),
-                    "-hls_start_number_source".into(),
-                    "epoch".into(),
-                    "-hls_segment_filename".into(),
-                    dir.join("seg-%d.ts").display().to_string(),
-                    playlist_path(config, spec).display().to_string(),
-                ],
-            );
+            a.extend([
+                "-f".to_string(),
+                "hls".into(),
+                "-hls_time".into(),
+                format_seconds(profile.hls_time),
+                "-hls_list_size".into(),
+                profile.hls_list_size.to_string(),
+                "-hls_flags".into(),
+                "delete_segments+temp_file+independent_segments+program_date_time".into(),
+                "-hls_start_number_source".into(),
+                "epoch".into(),
+                "-hls_segment_filename".into(),
+                dir.join("seg-%d.ts").display().to_string(),
+                playlist_path(config, spec).display().to_string(),
+            ]);
         }
         Output::Rtmp(url) => {
             a.extend(["-f", "flv", "-flvflags", "no_duration_filesize"].map(String::from));
@@ -119,7 +121,10 @@ fn video_args(a: &mut Vec<String>, spec: &StreamSpec, profile: &ProfileSettings)
             }
             a.extend(["-pix_fmt", "yuv420p", "-sc_threshold", "0"].map(String::from));
             a.push("-force_key_frames".into());
-            a.push(format!("expr:gte(t,n_forced*{})", format_seconds(profile.gop_seconds)));
+            a.push(format!(
+                "expr:gte(t,n_forced*{})",
+                format_seconds(profile.gop_seconds)
+            ));
         }
     }
 }

@@ -100,7 +100,14 @@ mod tests {
     #[test]
     fn not_available_values_and_junk_lines_are_skipped() {
         let mut parser = ProgressParser::new();
-        for line in ["bitrate=N/A", "speed=N/A", "out_time_us=N/A", "garbage", "", "=="] {
+        for line in [
+            "bitrate=N/A",
+            "speed=N/A",
+            "out_time_us=N/A",
+            "garbage",
+            "",
+            "==",
+        ] {
             assert_eq!(parser.feed(line), None);
         }
         let block = parser.feed("progress=end").expect("block closes");

@@ -1,0 +1,539 @@
+//! The engine's own task: receives commands, applies reloads, writes key
+//! changes back to the file, samples CPU/RAM and publishes snapshots.
+
+use super::journal::{Journal, Level};
+use super::launch::launch;
+use super::snapshot::*;
+use super::stats::Sampler;
+use super::stream::{Control, StreamStatus, StreamTask};
+use super::{Command, EngineOptions, child::Spawner};
+use crate::config::{self, Change, Config, ConfigError, WriteBackError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Snapshots are published at most this often (state changes included).
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+/// CPU/RAM are sampled this often.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+struct Slot {
+    name: String,
+    status: Arc<Mutex<StreamStatus>>,
+    control: mpsc::UnboundedSender<Control>,
+    task: JoinHandle<()>,
+}
+
+impl Slot {
+    fn send(&self, control: Control) {
+        let _ = self.control.send(control);
+    }
+}
+
+pub(crate) struct Conductor {
+    config: Arc<Config>,
+    secrets: Arc<Vec<String>>,
+    config_tx: watch::Sender<Arc<Config>>,
+    snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    slots: Vec<Slot>,
+    retiring: Vec<JoinHandle<()>>,
+    spawner: Spawner,
+    journal: Journal,
+    changed: Arc<Notify>,
+    sampler: Sampler,
+    host: HostStats,
+    status: ConfigStatus,
+    pending: Vec<(String, Change)>,
+    options: EngineOptions,
+    seq: u64,
+}
+
+impl Conductor {
+    pub(crate) fn new(
+        config: Config,
+        options: EngineOptions,
+        spawner: Spawner,
+        config_tx: watch::Sender<Arc<Config>>,
+        snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    ) -> Self {
+        let status = ConfigStatus {
+            path: config.path.display().to_string(),
+            loaded_at: Some(now_millis()),
+            error: None,
+            warnings: config.warnings.clone(),
+            pending_writes: Vec::new(),
+        };
+        let mut conductor = Conductor {
+            secrets: Arc::new(config.secrets.clone()),
+            config: Arc::new(config),
+            config_tx,
+            snapshot_tx,
+            slots: Vec::new(),
+            retiring: Vec::new(),
+            spawner,
+            journal: Journal::default(),
+            changed: Arc::new(Notify::new()),
+            sampler: Sampler::new(),
+            host: HostStats::default(),
+            status,
+            pending: Vec::new(),
+            options,
+            seq: 0,
+        };
+        for warning in conductor.config.warnings.clone() {
+            conductor.journal.record(Level::Warn, None, warning);
+        }
+        let config = Arc::clone(&conductor.config);
+        for spec in &config.streams {
+            let slot = conductor.spawn_slot(&config, spec);
+            conductor.slots.push(slot);
+        }
+        conductor.journal.record(
+            Level::Info,
+            None,
+            format!(
+                "loaded {} ({} streams)",
+                conductor.status.path,
+                config.streams.len()
+            ),
+        );
+        conductor
+    }
+
+    fn spawn_slot(&self, config: &Config, spec: &config::StreamSpec) -> Slot {
+        let launch = launch(config, spec, &self.secrets);
+        let status = Arc::new(Mutex::new(StreamStatus::new(launch.clone())));
+        let (control, receiver) = mpsc::unbounded_channel();
+        let task = StreamTask::new(
+            launch,
+            Arc::clone(&status),
+            receiver,
+            self.spawner.clone(),
+            self.journal.clone(),
+            Arc::clone(&self.changed),
+        );
+        Slot {
+            name: spec.name.clone(),
+            status,
+            control,
+            task: tokio::spawn(task.run()),
+        }
+    }
+
+    fn slot(&self, name: &str) -> Option<&Slot> {
+        self.slots.iter().find(|s| s.name == name)
+    }
+
+    /// Runs until [`Command::Shutdown`] or until every handle is gone.
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut sample_tick = tokio::time::interval(SAMPLE_EVERY);
+        sample_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_publish = Instant::now();
+        let mut publish_at: Option<Instant> = Some(Instant::now());
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None | Some(Command::Shutdown) => break,
+                    Some(command) => {
+                        self.handle(command).await;
+                        publish_at = Some(Instant::now());
+                    }
+                },
+                _ = self.changed.notified() => {
+                    if publish_at.is_none() {
+                        publish_at = Some((last_publish + PUBLISH_EVERY).max(Instant::now()));
+                    }
+                },
+                _ = sample_tick.tick() => {
+                    self.sample();
+                    publish_at = Some(Instant::now());
+                },
+                _ = sleep_until_opt(publish_at) => {
+                    self.publish();
+                    last_publish = Instant::now();
+                    publish_at = None;
+                },
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn shutdown(mut self) {
+        let running = self
+            .slots
+            .iter()
+            .filter(|s| s.status.lock().map(|st| st.pid.is_some()).unwrap_or(false))
+            .count();
+        self.journal.record(
+            Level::Info,
+            None,
+            format!("shutting down: stopping {running} ffmpeg process(es)"),
+        );
+        for slot in &self.slots {
+            slot.send(Control::Shutdown);
+        }
+        self.publish();
+        let mut tasks: Vec<JoinHandle<()>> = self.slots.drain(..).map(|s| s.task).collect();
+        tasks.append(&mut self.retiring);
+        for task in tasks {
+            let _ = task.await;
+        }
+        self.journal
+            .record(Level::Info, None, "all ffmpeg processes stopped");
+        self.publish();
+    }
+
+    fn sample(&mut self) {
+        let pids: Vec<u32> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.status.lock().ok().and_then(|st| st.pid))
+            .collect();
+        let (host, usage) = self.sampler.sample(&pids);
+        self.host = host;
+        for slot in &self.slots {
+            if let Ok(mut status) = slot.status.lock() {
+                match status.pid.and_then(|pid| usage.get(&pid)) {
+                    Some((cpu, rss)) => {
+                        status.cpu_percent = Some(*cpu);
+                        status.rss_bytes = Some(*rss);
+                    }
+                    None => {
+                        status.cpu_percent = None;
+                        status.rss_bytes = None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        self.seq += 1;
+        let streams = self
+            .slots
+            .iter()
+            .filter_map(|slot| slot.status.lock().ok().map(|s| stream_snapshot(&s)))
+            .collect();
+        let snapshot = Snapshot {
+            seq: self.seq,
+            taken_at: now_millis(),
+            host: self.host.clone(),
+            config: self.status.clone(),
+            listen: self.config.server.listen.to_string(),
+            streams,
+            screens: self.config.screens.clone(),
+            log: self.journal.entries(),
+        };
+        self.snapshot_tx.send_replace(Arc::new(snapshot));
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Start { stream } => self.set_enabled(&stream, true).await,
+            Command::Stop { stream } => self.set_enabled(&stream, false).await,
+            Command::Restart { stream } => match self.config.stream(&stream) {
+                None => self.no_such_stream(&stream),
+                Some(spec) if !spec.enabled => self.journal.record(
+                    Level::Warn,
+                    Some(&stream),
+                    "is stopped: start it instead of restarting it",
+                ),
+                Some(_) => {
+                    if let Some(slot) = self.slot(&stream) {
+                        slot.send(Control::Restart);
+                    }
+                }
+            },
+            Command::SetProfile { stream, profile } => {
+                let Some(spec) = self.config.stream(&stream) else {
+                    return self.no_such_stream(&stream);
+                };
+                if spec.profile == profile {
+                    return;
+                }
+                self.journal.record(
+                    Level::Info,
+                    Some(&stream),
+                    format!("profile set to {profile}"),
+                );
+                self.edit_stream(&stream, |s| s.profile = profile, true);
+                self.persist(&stream, Change::Profile(profile)).await;
+            }
+            Command::Reload => self.reload().await,
+            Command::Shutdown => {}
+        }
+    }
+
+    fn no_such_stream(&self, name: &str) {
+        self.journal
+            .record(Level::Warn, None, format!("no stream named `{name}`"));
+    }
+
+    async fn set_enabled(&mut self, name: &str, enabled: bool) {
+        let Some(spec) = self.config.stream(name) else {
+            return self.no_such_stream(name);
+        };
+        if spec.enabled == enabled {
+            if enabled {
+                // Already enabled: a start request still revives a failed stream.
+                if let Some(slot) = self.slot(name) {
+                    slot.send(Control::Enable);
+                }
+            }
+            return;
+        }
+        let verb = if enabled { "started" } else { "stopped" };
+        self.journal
+            .record(Level::Info, Some(name), format!("{verb} by the operator"));
+        self.edit_stream(name, |s| s.enabled = enabled, false);
+        if let Some(slot) = self.slot(name) {
+            slot.send(if enabled {
+                Control::Enable
+            } else {
+                Control::Disable
+            });
+        }
+        self.persist(name, Change::Enabled(enabled)).await;
+    }
+
+    /// Changes one stream in the running config and hands its task the new
+    /// launch: `Replace` (restart when running) or `Update` (no restart).
+    fn edit_stream(
+        &mut self,
+        name: &str,
+        edit: impl FnOnce(&mut config::StreamSpec),
+        restart: bool,
+    ) {
+        let mut config = (*self.config).clone();
+        let Some(spec) = config.streams.iter_mut().find(|s| s.name == name) else {
+            return;
+        };
+        edit(spec);
+        let spec = spec.clone();
+        let launch = launch(&config, &spec, &self.secrets);
+        self.config = Arc::new(config);
+        self.config_tx.send_replace(Arc::clone(&self.config));
+        if let Some(slot) = self.slot(name) {
+            slot.send(if restart {
+                Control::Replace(Box::new(launch))
+            } else {
+                Control::Update(Box::new(launch))
+            });
+        }
+    }
+
+    /// Writes a key's change into the file; while the file cannot be parsed
+    /// the change is kept and written by the next successful reload.
+    async fn persist(&mut self, name: &str, change: Change) {
+        if !self.options.write_back {
+            return;
+        }
+        match self.write_back(name.to_string(), change.clone()).await {
+            Ok(()) => {}
+            Err(WriteBackError::Unparsable(why)) => {
+                self.journal.record(
+                    Level::Warn,
+                    Some(name),
+                    format!("streams.toml cannot be parsed right now ({why}): the change is kept and will be written once the file is valid"),
+                );
+                self.pending
+                    .retain(|(n, c)| !(n == name && same_kind(c, &change)));
+                self.pending.push((name.to_string(), change));
+                self.status.pending_writes = self.pending.iter().map(describe_change).collect();
+            }
+            Err(e) => self.journal.record(Level::Error, Some(name), e.to_string()),
+        }
+    }
+
+    async fn write_back(&self, name: String, change: Change) -> Result<(), WriteBackError> {
+        let path = self.config.path.clone();
+        tokio::task::spawn_blocking(move || config::write_change(&path, &name, &change).map(|_| ()))
+            .await
+            .unwrap_or_else(|e| {
+                Err(WriteBackError::Io {
+                    path: String::new(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })
+    }
+
+    async fn flush_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for (name, change) in pending {
+            match self.write_back(name.clone(), change.clone()).await {
+                Ok(()) => self.journal.record(
+                    Level::Info,
+                    Some(&name),
+                    format!(
+                        "wrote the kept change to streams.toml: {}",
+                        describe_change(&(name.clone(), change))
+                    ),
+                ),
+                Err(WriteBackError::Unparsable(_)) => self.pending.push((name, change)),
+                Err(e) => self
+                    .journal
+                    .record(Level::Error, Some(&name), e.to_string()),
+            }
+        }
+        self.status.pending_writes = self.pending.iter().map(describe_change).collect();
+    }
+
+    async fn reload(&mut self) {
+        if !self.pending.is_empty() {
+            self.flush_pending().await;
+        }
+        let path = self.config.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || config::load_file(&path)).await;
+        let result = match loaded {
+            Ok(result) => result,
+            Err(e) => {
+                self.journal
+                    .record(Level::Error, None, format!("reload failed: {e}"));
+                return;
+            }
+        };
+        match result {
+            Err(error) => self.reject(error),
+            Ok(new) => self.apply(new),
+        }
+    }
+
+    fn reject(&mut self, error: ConfigError) {
+        let headline = error.headline();
+        if self.status.error.as_deref() != Some(headline.as_str()) {
+            for line in error.to_string().lines() {
+                self.journal.record(
+                    Level::Error,
+                    None,
+                    format!("{line} (the running streams carry on)"),
+                );
+            }
+        }
+        self.status.error = Some(headline);
+    }
+
+    /// Applies a new valid config: only what changed is touched.
+    fn apply(&mut self, mut new: Config) {
+        // What is still waiting to be written stays in force.
+        for (name, change) in &self.pending {
+            if let Some(spec) = new.streams.iter_mut().find(|s| &s.name == name) {
+                match change {
+                    Change::Enabled(on) => spec.enabled = *on,
+                    Change::Profile(p) => spec.profile = *p,
+                }
+            }
+        }
+        let plan = config::diff(&self.config, &new);
+        let secrets = Arc::new(new.secrets.clone());
+        self.secrets = secrets;
+        let was_error = self.status.error.take().is_some();
+        self.status.loaded_at = Some(now_millis());
+        self.status.warnings = new.warnings.clone();
+        if plan.is_empty() && plan.update.is_empty() {
+            if was_error {
+                self.journal.record(
+                    Level::Info,
+                    None,
+                    "streams.toml is valid again: nothing to change",
+                );
+            }
+            self.config = Arc::new(new);
+            self.config_tx.send_replace(Arc::clone(&self.config));
+            return;
+        }
+        self.journal.record(
+            Level::Info,
+            None,
+            format!("streams.toml reloaded: {}", plan.summary()),
+        );
+        for warning in &new.warnings {
+            self.journal.record(Level::Warn, None, warning.clone());
+        }
+        let mut old_slots = std::mem::take(&mut self.slots);
+        let mut slots = Vec::with_capacity(new.streams.len());
+        for spec in &new.streams {
+            match old_slots.iter().position(|s| s.name == spec.name) {
+                None => slots.push(self.spawn_slot(&new, spec)),
+                Some(index) => {
+                    let slot = old_slots.remove(index);
+                    let launch = Box::new(launch(&new, spec, &self.secrets));
+                    if plan.restart.contains(&spec.name) {
+                        slot.send(Control::Replace(launch));
+                    } else if plan.start.contains(&spec.name) {
+                        slot.send(Control::Update(launch));
+                        slot.send(Control::Enable);
+                    } else if plan.stop.contains(&spec.name) {
+                        slot.send(Control::Update(launch));
+                        slot.send(Control::Disable);
+                    } else if plan.update.contains(&spec.name) {
+                        slot.send(Control::Update(launch));
+                    }
+                    slots.push(slot);
+                }
+            }
+        }
+        for removed in old_slots {
+            self.journal.record(
+                Level::Info,
+                Some(&removed.name),
+                "removed from streams.toml: stopping",
+            );
+            removed.send(Control::Shutdown);
+            self.retiring.push(removed.task);
+        }
+        self.retiring.retain(|t| !t.is_finished());
+        self.slots = slots;
+        self.config = Arc::new(new);
+        self.config_tx.send_replace(Arc::clone(&self.config));
+    }
+}
+
+fn same_kind(a: &Change, b: &Change) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+fn describe_change((name, change): &(String, Change)) -> String {
+    match change {
+        Change::Enabled(true) => format!("{name}: enabled = true"),
+        Change::Enabled(false) => format!("{name}: enabled = false"),
+        Change::Profile(p) => format!("{name}: profile = \"{p}\""),
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
+    let spec = &s.launch.spec;
+    let progress = s.progress.as_ref();
+    StreamSnapshot {
+        name: spec.name.clone(),
+        enabled: spec.enabled,
+        state: s.state.clone(),
+        profile: spec.profile,
+        output_kind: spec.output.kind(),
+        output: s.launch.shown_output.clone(),
+        input: s.launch.shown_input.clone(),
+        command: s.launch.shown_command.clone(),
+        pid: s.pid,
+        running_since: s.running_since,
+        cpu_percent: s.cpu_percent,
+        rss_bytes: s.rss_bytes,
+        fps: progress.and_then(|p| p.fps),
+        bitrate_kbps: progress.and_then(|p| p.bitrate_kbps),
+        speed: progress.and_then(|p| p.speed),
+        frames: progress.and_then(|p| p.frame),
+        drop_frames: progress.and_then(|p| p.drop_frames),
+        restarts: s.restarts,
+        stalls: s.stalls,
+        last_error: s.last_error.clone(),
+        stderr_tail: s.stderr.iter().cloned().collect(),
+        history: s.history.iter().cloned().collect(),
+    }
+}

@@ -1,0 +1,622 @@
+//! One stream's supervisor: a task that owns one FFmpeg at a time, restarts
+//! it with backoff when it exits, kills it when it stalls, and stops it
+//! gracefully when told.
+
+use super::child::{self, Spawner, StopOutcome};
+use super::journal::{Journal, Level};
+use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
+use crate::config::{Output, StreamSpec};
+use crate::ffmpeg::{Progress, ProgressParser};
+use crate::secrets;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{Notify, mpsc};
+
+/// stderr lines kept per stream.
+const STDERR_KEPT: usize = 200;
+/// State changes kept per stream.
+const HISTORY_KEPT: usize = 30;
+/// First restart delay; doubles per attempt.
+const BACKOFF_START: Duration = Duration::from_millis(500);
+/// Longest restart delay.
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// A process that ran this long resets the backoff.
+const HEALTHY_RESET: Duration = Duration::from_secs(60);
+
+/// The restart delay before attempt `attempt` (1-based).
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(16);
+    BACKOFF_START
+        .saturating_mul(1u32 << doublings)
+        .min(BACKOFF_CAP)
+}
+
+/// Everything a stream task needs to run its FFmpeg.
+#[derive(Debug, Clone)]
+pub(crate) struct Launch {
+    /// The resolved stream.
+    pub spec: StreamSpec,
+    /// The full command, program first.
+    pub argv: Vec<String>,
+    /// The HLS directory to clean before a start, for HLS outputs.
+    pub hls_dir: Option<PathBuf>,
+    /// Values to mask in anything shown.
+    pub secrets: Arc<Vec<String>>,
+    /// The command as the operator may see it (masked, shell-quoted).
+    pub shown_command: String,
+    /// The input as the operator may see it (masked).
+    pub shown_input: String,
+    /// The output as the operator may see it (masked).
+    pub shown_output: String,
+}
+
+/// What the engine tells a stream task.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Keep it running.
+    Enable,
+    /// Stop it and keep it stopped.
+    Disable,
+    /// Restart it now (or start it again after a failure).
+    Restart,
+    /// New command line: restart if running, use it from now on.
+    Replace(Box<Launch>),
+    /// Same command line, other settings (watchdog timeout): no restart.
+    Update(Box<Launch>),
+    /// Stop and end the task.
+    Shutdown,
+}
+
+/// What the task shares with the engine for snapshots. Written by the task,
+/// except `cpu_percent`/`rss_bytes`, which the engine's sampler fills in.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamStatus {
+    pub launch: Launch,
+    pub state: StreamState,
+    pub pid: Option<u32>,
+    pub running_since: Option<UnixMillis>,
+    pub progress: Option<Progress>,
+    pub restarts: u32,
+    pub stalls: u32,
+    pub last_error: Option<String>,
+    pub stderr: VecDeque<String>,
+    pub history: VecDeque<StateChange>,
+    pub cpu_percent: Option<f32>,
+    pub rss_bytes: Option<u64>,
+}
+
+impl StreamStatus {
+    pub(crate) fn new(launch: Launch) -> Self {
+        StreamStatus {
+            launch,
+            state: StreamState::Stopped,
+            pid: None,
+            running_since: None,
+            progress: None,
+            restarts: 0,
+            stalls: 0,
+            last_error: None,
+            stderr: VecDeque::new(),
+            history: VecDeque::new(),
+            cpu_percent: None,
+            rss_bytes: None,
+        }
+    }
+}
+
+/// Why one run of FFmpeg ended.
+enum RunEnd {
+    /// The engine asked to stop and stay stopped.
+    Disabled,
+    /// The engine asked for a restart (operator, or a new command line).
+    RestartNow,
+    /// The engine is shutting down.
+    Shutdown,
+    /// FFmpeg exited by itself, after being healthy for this long.
+    Exited(Duration),
+    /// The watchdog killed it, after being healthy for this long.
+    Stalled(Duration),
+    /// It cannot run until the operator acts.
+    Failed(String),
+}
+
+/// What a wait between runs ended with.
+enum Wake {
+    Go,
+    Disabled,
+    Shutdown,
+}
+
+/// The task of one stream.
+pub(crate) struct StreamTask {
+    name: String,
+    launch: Launch,
+    status: Arc<Mutex<StreamStatus>>,
+    control: mpsc::UnboundedReceiver<Control>,
+    spawner: Spawner,
+    journal: Journal,
+    changed: Arc<Notify>,
+}
+
+impl StreamTask {
+    pub(crate) fn new(
+        launch: Launch,
+        status: Arc<Mutex<StreamStatus>>,
+        control: mpsc::UnboundedReceiver<Control>,
+        spawner: Spawner,
+        journal: Journal,
+        changed: Arc<Notify>,
+    ) -> Self {
+        StreamTask {
+            name: launch.spec.name.clone(),
+            launch,
+            status,
+            control,
+            spawner,
+            journal,
+            changed,
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut StreamStatus)) {
+        if let Ok(mut status) = self.status.lock() {
+            f(&mut status);
+        }
+        self.changed.notify_one();
+    }
+
+    fn set_state(&self, state: StreamState, why: &str) {
+        let text = if why.is_empty() {
+            state.label().to_string()
+        } else {
+            format!("{}: {why}", state.label())
+        };
+        let level = match state {
+            StreamState::Failed { .. } => Level::Error,
+            StreamState::Stalled | StreamState::Retrying { .. } => Level::Warn,
+            _ => Level::Info,
+        };
+        self.journal.record(level, Some(&self.name), text.clone());
+        self.update(|s| {
+            if !matches!(state, StreamState::Running | StreamState::Starting) {
+                s.pid = None;
+                s.running_since = None;
+                s.cpu_percent = None;
+                s.rss_bytes = None;
+            }
+            s.state = state;
+            s.history.push_back(StateChange {
+                at: now_millis(),
+                text,
+            });
+            while s.history.len() > HISTORY_KEPT {
+                s.history.pop_front();
+            }
+        });
+    }
+
+    fn set_launch(&mut self, launch: Launch) {
+        self.launch = launch.clone();
+        self.update(|s| s.launch = launch);
+    }
+
+    /// Runs until told to shut down.
+    pub(crate) async fn run(mut self) {
+        let mut wanted = self.launch.spec.enabled;
+        let mut attempt: u32 = 0;
+        if !wanted {
+            self.set_state(StreamState::Stopped, "disabled");
+        }
+        loop {
+            if !wanted {
+                match self.wait_for_start().await {
+                    Wake::Go => {
+                        wanted = true;
+                        attempt = 0;
+                    }
+                    Wake::Shutdown => return,
+                    Wake::Disabled => {}
+                }
+                continue;
+            }
+            match self.run_once().await {
+                RunEnd::Shutdown => return,
+                RunEnd::Disabled => {
+                    wanted = false;
+                    self.set_state(StreamState::Stopped, "stopped by the operator");
+                }
+                RunEnd::RestartNow => attempt = 0,
+                RunEnd::Failed(reason) => {
+                    self.update(|s| s.last_error = Some(reason.clone()));
+                    self.set_state(StreamState::Failed { reason }, "");
+                    match self.wait_for_start().await {
+                        Wake::Go => attempt = 0,
+                        Wake::Disabled => {
+                            wanted = false;
+                            self.set_state(StreamState::Stopped, "stopped by the operator");
+                        }
+                        Wake::Shutdown => return,
+                    }
+                }
+                RunEnd::Exited(healthy) | RunEnd::Stalled(healthy) => {
+                    if healthy >= HEALTHY_RESET {
+                        attempt = 0;
+                    }
+                    attempt += 1;
+                    self.update(|s| s.restarts += 1);
+                    let delay = backoff(attempt);
+                    let retry_at = now_millis() + delay.as_millis() as u64;
+                    self.set_state(
+                        StreamState::Retrying { attempt, retry_at },
+                        &format!("restart in {:.1} s", delay.as_secs_f64()),
+                    );
+                    match self.wait_backoff(delay).await {
+                        Wake::Go => {}
+                        Wake::Disabled => {
+                            wanted = false;
+                            attempt = 0;
+                            self.set_state(StreamState::Stopped, "stopped by the operator");
+                        }
+                        Wake::Shutdown => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits while stopped or failed, until something asks for a start.
+    async fn wait_for_start(&mut self) -> Wake {
+        loop {
+            match self.control.recv().await {
+                None | Some(Control::Shutdown) => return Wake::Shutdown,
+                Some(Control::Enable) | Some(Control::Restart) => return Wake::Go,
+                Some(Control::Disable) => {
+                    if !matches!(self.current_state(), StreamState::Stopped) {
+                        return Wake::Disabled;
+                    }
+                }
+                Some(Control::Replace(launch)) => {
+                    let was_failed = matches!(self.current_state(), StreamState::Failed { .. });
+                    let enabled = launch.spec.enabled;
+                    self.set_launch(*launch);
+                    if was_failed && enabled {
+                        return Wake::Go;
+                    }
+                }
+                Some(Control::Update(launch)) => self.set_launch(*launch),
+            }
+        }
+    }
+
+    fn current_state(&self) -> StreamState {
+        self.status
+            .lock()
+            .map(|s| s.state.clone())
+            .unwrap_or(StreamState::Stopped)
+    }
+
+    /// Waits out a restart delay; commands cut it short.
+    async fn wait_backoff(&mut self, delay: Duration) -> Wake {
+        let deadline = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Wake::Go,
+                msg = self.control.recv() => match msg {
+                    None | Some(Control::Shutdown) => return Wake::Shutdown,
+                    Some(Control::Disable) => return Wake::Disabled,
+                    Some(Control::Enable) => {}
+                    Some(Control::Restart) => return Wake::Go,
+                    Some(Control::Replace(launch)) => {
+                        self.set_launch(*launch);
+                        return Wake::Go;
+                    }
+                    Some(Control::Update(launch)) => self.set_launch(*launch),
+                },
+            }
+        }
+    }
+
+    /// Clears what a previous run left, so a screen never plays old segments.
+    fn prepare_output(&self) -> Result<(), String> {
+        let Some(dir) = &self.launch.hls_dir else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "cannot create {}: {e} (set [server].hls_dir to a writable directory)",
+                dir.display()
+            )
+        })?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let stale = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "ts" | "m3u8" | "tmp" | "m4s" | "mp4"));
+            if stale && path.is_file() {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        Ok(())
+    }
+
+    fn mask(&self, text: &str) -> String {
+        secrets::mask_text(text, &self.launch.secrets)
+    }
+
+    /// Starts FFmpeg once and follows it until it ends or is told to stop.
+    async fn run_once(&mut self) -> RunEnd {
+        if let Err(reason) = self.prepare_output() {
+            return RunEnd::Failed(reason);
+        }
+        self.update(|s| {
+            s.progress = None;
+            s.stderr.clear();
+        });
+        let mut child = match self.spawner.spawn(self.launch.argv.clone()).await {
+            Ok(child) => child,
+            Err(e) => return RunEnd::Failed(spawn_failure(&self.launch.argv[0], &e)),
+        };
+        let pid = child.id();
+        self.update(|s| s.pid = pid);
+        self.set_state(
+            StreamState::Starting,
+            &pid.map(|p| format!("pid {p}")).unwrap_or_default(),
+        );
+
+        let mut stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().map(|o| BufReader::new(o).lines());
+        let mut stderr = child.stderr.take().map(|e| BufReader::new(e).lines());
+        let mut parser = ProgressParser::new();
+        let mut last_out_time: Option<i64> = None;
+        let mut last_advance = tokio::time::Instant::now();
+        let mut running_since: Option<Instant> = None;
+        let mut error_line: Option<String> = None;
+        let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
+
+        loop {
+            let stall_at = last_advance + self.launch.spec.stall_timeout;
+            tokio::select! {
+                msg = self.control.recv() => match msg {
+                    Some(Control::Enable) => {}
+                    Some(Control::Update(launch)) => self.set_launch(*launch),
+                    Some(Control::Disable) => {
+                        self.stop(&mut child, stdin.take()).await;
+                        return RunEnd::Disabled;
+                    }
+                    Some(Control::Restart) => {
+                        self.journal.record(Level::Info, Some(&self.name), "restart requested");
+                        self.stop(&mut child, stdin.take()).await;
+                        return RunEnd::RestartNow;
+                    }
+                    Some(Control::Replace(launch)) => {
+                        self.journal.record(Level::Info, Some(&self.name), "command line changed: restarting");
+                        self.stop(&mut child, stdin.take()).await;
+                        let enabled = launch.spec.enabled;
+                        self.set_launch(*launch);
+                        return if enabled { RunEnd::RestartNow } else { RunEnd::Disabled };
+                    }
+                    None | Some(Control::Shutdown) => {
+                        self.stop(&mut child, stdin.take()).await;
+                        self.set_state(StreamState::Stopped, "onair is shutting down");
+                        return RunEnd::Shutdown;
+                    }
+                },
+                line = next_line(&mut stdout) => match line {
+                    Some(line) => {
+                        if let Some(progress) = parser.feed(&line) {
+                            let advanced = match (progress.out_time_us, last_out_time) {
+                                (Some(now), Some(before)) => now > before,
+                                (Some(now), None) => now > 0,
+                                _ => false,
+                            };
+                            if advanced {
+                                last_out_time = progress.out_time_us;
+                                last_advance = tokio::time::Instant::now();
+                                if running_since.is_none() {
+                                    running_since = Some(Instant::now());
+                                    self.update(|s| s.running_since = Some(now_millis()));
+                                    self.set_state(StreamState::Running, &pid.map(|p| format!("pid {p}")).unwrap_or_default());
+                                }
+                            }
+                            self.update(|s| s.progress = Some(progress));
+                        }
+                    }
+                    None => stdout = None,
+                },
+                line = next_line(&mut stderr) => match line {
+                    Some(line) => self.stderr_line(&line, &mut error_line),
+                    None => stderr = None,
+                },
+                status = child.wait() => {
+                    // Read what FFmpeg printed just before it died: it is the reason.
+                    if let Some(lines) = stderr.as_mut() {
+                        let drain = async {
+                            while let Ok(Some(line)) = lines.next_line().await {
+                                self.stderr_line(&line, &mut error_line);
+                            }
+                        };
+                        let _ = tokio::time::timeout(Duration::from_millis(300), drain).await;
+                    }
+                    let exit = describe_exit(status.ok());
+                    let reason = match &error_line {
+                        Some(line) => format!("{exit}: {line}"),
+                        None => exit,
+                    };
+                    let reason = with_hint(&reason);
+                    self.update(|s| s.last_error = Some(reason.clone()));
+                    if running_since.is_none() && error_line.as_deref().is_some_and(is_configuration_error) {
+                        return RunEnd::Failed(reason);
+                    }
+                    self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
+                    return RunEnd::Exited(healthy(running_since));
+                },
+                _ = tokio::time::sleep_until(stall_at) => {
+                    let secs = self.launch.spec.stall_timeout.as_secs_f64();
+                    self.update(|s| {
+                        s.stalls += 1;
+                        s.last_error = Some(format!("stalled: no progress for {secs:.0} s"));
+                    });
+                    self.set_state(StreamState::Stalled, &format!("no progress for {secs:.0} s, killing"));
+                    child::kill_now(&mut child).await;
+                    return RunEnd::Stalled(healthy(running_since));
+                },
+            }
+        }
+    }
+
+    fn stderr_line(&self, line: &str, error_line: &mut Option<String>) {
+        let masked = self.mask(line.trim_end());
+        if masked.is_empty() {
+            return;
+        }
+        tracing::info!(stream = %self.name, "ffmpeg: {masked}");
+        let text = masked
+            .strip_prefix("[error] ")
+            .or_else(|| masked.strip_prefix("[fatal] "))
+            .map(str::to_string);
+        let is_error =
+            text.is_some() || masked.contains("] [error] ") || masked.contains("] [fatal] ");
+        if is_error {
+            let cleaned = text.unwrap_or_else(|| strip_level(&masked));
+            *error_line = Some(cleaned.clone());
+            self.update(|s| s.last_error = Some(cleaned));
+        }
+        self.update(|s| {
+            s.stderr.push_back(masked);
+            while s.stderr.len() > STDERR_KEPT {
+                s.stderr.pop_front();
+            }
+        });
+    }
+
+    async fn stop(
+        &self,
+        child: &mut tokio::process::Child,
+        stdin: Option<tokio::process::ChildStdin>,
+    ) {
+        let outcome = child::stop_gracefully(child, stdin).await;
+        let text = match outcome {
+            StopOutcome::Quit => "ffmpeg finished its output and exited",
+            StopOutcome::Terminated => "ffmpeg did not quit in time: terminated",
+            StopOutcome::Killed => "ffmpeg did not terminate in time: killed",
+        };
+        self.journal.record(Level::Info, Some(&self.name), text);
+        self.update(|s| {
+            s.pid = None;
+            s.running_since = None;
+        });
+    }
+}
+
+async fn next_line<R>(lines: &mut Option<tokio::io::Lines<R>>) -> Option<String>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    match lines {
+        Some(l) => l.next_line().await.ok().flatten(),
+        None => std::future::pending().await,
+    }
+}
+
+/// `[hls @ 0x55] [error] text` → `[hls] text`.
+fn strip_level(line: &str) -> String {
+    line.replace("[error] ", "").replace("[fatal] ", "")
+}
+
+fn describe_exit(status: Option<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => format!("exited with code {code}"),
+            (None, Some(signal)) => format!("killed by signal {signal}"),
+            _ => "exited".to_string(),
+        },
+        None => "exited (status unknown)".to_string(),
+    }
+}
+
+/// Errors that a restart cannot fix: the command line itself is wrong.
+fn is_configuration_error(line: &str) -> bool {
+    [
+        "Unrecognized option",
+        "Error splitting the argument list",
+        "Option not found",
+        "No such filter",
+        "Unknown encoder",
+        "Invalid argument",
+    ]
+    .iter()
+    .any(|p| line.contains(p))
+        && !line.contains("://")
+}
+
+/// Adds what to do for the errors operators meet most.
+fn with_hint(reason: &str) -> String {
+    let hint = if reason.contains("No space left on device") {
+        " — the disk is full: free space under hls_dir"
+    } else if reason.contains("Connection refused") {
+        " — nothing is listening there: is the source or destination up?"
+    } else if reason.contains("Permission denied") {
+        " — check the permissions of hls_dir and the input"
+    } else if reason.contains("Connection timed out") || reason.contains("timed out") {
+        " — the host does not answer: check the network and the URL"
+    } else {
+        ""
+    };
+    format!("{reason}{hint}")
+}
+
+fn spawn_failure(program: &str, error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "ffmpeg not found at `{program}`: install it (apt-get install ffmpeg) or set [server].ffmpeg in streams.toml"
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            format!(
+                "`{program}` is not executable: check [server].ffmpeg and the file's permissions"
+            )
+        }
+        _ => format!("cannot start `{program}`: {error}"),
+    }
+}
+
+/// True when the stream writes HLS (so it has a directory to clean).
+pub(crate) fn writes_hls(spec: &StreamSpec) -> bool {
+    matches!(spec.output, Output::Hls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_half_a_second_to_thirty() {
+        let delays: Vec<u64> = (1..=9).map(|a| backoff(a).as_millis() as u64).collect();
+        assert_eq!(
+            delays,
+            vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
+        assert_eq!(backoff(1000), BACKOFF_CAP);
+    }
+
+    #[test]
+    fn argument_errors_are_not_retried_but_network_errors_are() {
+        assert!(is_configuration_error("Unrecognized option 'foo'."));
+        assert!(!is_configuration_error(
+            "rtmp://h/app/****: Invalid argument"
+        ));
+        assert!(!is_configuration_error("Connection refused"));
+    }
+
+    #[test]
+    fn a_full_disk_says_what_to_do() {
+        assert!(with_hint("exited with code 1: No space left on device").contains("free space"));
+    }
+}
