@@ -196,7 +196,7 @@ pub struct App {
     flash: Option<Flash>,
     cpu: CpuHistory,
     rendered: Rendered,
-    last_log_at: Option<UnixMillis>,
+    last_log_seq: Option<u64>,
 }
 
 impl Default for App {
@@ -220,7 +220,7 @@ impl App {
             flash: None,
             cpu: CpuHistory::default(),
             rendered: Rendered::default(),
-            last_log_at: None,
+            last_log_seq: None,
         }
     }
 
@@ -230,13 +230,12 @@ impl App {
     pub fn observe(&mut self, snapshot: &Snapshot) {
         self.cpu.observe(snapshot);
         self.keep_selection_valid(snapshot);
-        let newest = snapshot.log.last().map(|entry| entry.at);
-        if let Some(seen) = self.last_log_at {
+        if let Some(seen) = self.last_log_seq {
             let fresh_error = snapshot
                 .log
                 .iter()
                 .rev()
-                .take_while(|entry| entry.at > seen)
+                .take_while(|entry| entry.seq > seen)
                 .find(|entry| entry.level == "error");
             if let Some(entry) = fresh_error {
                 let text = match &entry.stream {
@@ -250,8 +249,10 @@ impl App {
                 });
             }
         }
-        if newest.is_some() {
-            self.last_log_at = newest.max(self.last_log_at);
+        if let Some(newest) = snapshot.log.last().map(|entry| entry.seq) {
+            self.last_log_seq = Some(newest.max(self.last_log_seq.unwrap_or(0)));
+        } else if self.last_log_seq.is_none() {
+            self.last_log_seq = Some(0);
         }
     }
 
@@ -408,7 +409,10 @@ impl App {
                 };
                 let profile = stream.profile.other();
                 self.flash_info(
-                    format!("{}: switching to {profile}, restarting this stream only", stream.name),
+                    format!(
+                        "{}: switching to {profile}, restarting this stream only",
+                        stream.name
+                    ),
                     now,
                 );
                 return Outcome::Send(Command::SetProfile {
@@ -478,7 +482,11 @@ impl App {
     }
 
     /// The stream a stream key acts on; flashes why there is none.
-    fn target<'a>(&mut self, snapshot: &'a Snapshot, now: UnixMillis) -> Option<&'a StreamSnapshot> {
+    fn target<'a>(
+        &mut self,
+        snapshot: &'a Snapshot,
+        now: UnixMillis,
+    ) -> Option<&'a StreamSnapshot> {
         let stream = self.selected_stream(snapshot);
         if stream.is_none() {
             self.flash = Some(Flash {
@@ -508,7 +516,11 @@ impl App {
         } else {
             10
         };
-        if height == 0 { fallback } else { height.saturating_sub(1).max(1) }
+        if height == 0 {
+            fallback
+        } else {
+            height.saturating_sub(1).max(1)
+        }
     }
 
     /// Moves the selection, or scrolls the focused pane (a positive step
@@ -570,7 +582,11 @@ impl App {
 
 /// The question `q` asks: it says how many streams go off the air.
 fn quit_question(snapshot: &Snapshot) -> Confirm {
-    let live = snapshot.streams.iter().filter(|s| is_live(&s.state)).count();
+    let live = snapshot
+        .streams
+        .iter()
+        .filter(|s| is_live(&s.state))
+        .count();
     let body = match live {
         0 => "No stream is live; nothing goes off the air.".to_string(),
         1 => "1 stream is live and will stop.".to_string(),
@@ -583,4 +599,3 @@ fn quit_question(snapshot: &Snapshot) -> Confirm {
         done: "stopping every stream".to_string(),
     }
 }
-

@@ -21,7 +21,12 @@ pub fn clock(at: UnixMillis, utc_offset_secs: i32) -> String {
 /// A span of time in at most two units: `59s`, `12m03s`, `3h04m`, `2d03h`.
 pub fn duration(millis: u64) -> String {
     let secs = millis / 1000;
-    let (d, h, m, s) = (secs / 86_400, (secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60,
+    );
     if d > 0 {
         format!("{d}d{h:02}h")
     } else if h > 0 {
@@ -97,42 +102,60 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 const SPARK_MIN_SCALE: f32 = 10.0;
 
 /// A text sparkline of `width` cells covering the `window` milliseconds
-/// before `now`. Each cell shows the highest sample of its slice of time;
-/// a slice without a sample repeats the previous value, and the time before
-/// the first sample stays blank. Samples are `(time, value)`, oldest first.
-pub fn sparkline(samples: &[(UnixMillis, f32)], now: UnixMillis, window: u64, width: usize) -> String {
+/// before `now`. Each cell shows the highest sample of its slice of time.
+/// A slice without samples repeats the previous cell (samples arrive about
+/// once a second, slices can be shorter); a slice holding only `None`
+/// (no process then) is blank, as is the time before the first sample.
+/// Samples are `(time, value)`, oldest first.
+pub fn sparkline(
+    samples: &[(UnixMillis, Option<f32>)],
+    now: UnixMillis,
+    window: u64,
+    width: usize,
+) -> String {
+    /// One cell's slice of time: its highest value, and whether its
+    /// newest sample says the process was gone.
+    #[derive(Clone, Copy, Default)]
+    struct Slot {
+        seen: bool,
+        peak: Option<f32>,
+        ends_in_gap: bool,
+    }
     if width == 0 {
         return String::new();
     }
     let start = now.saturating_sub(window);
-    let mut buckets: Vec<Option<f32>> = vec![None; width];
+    let mut slots = vec![Slot::default(); width];
     for &(at, value) in samples {
         if at < start || at > now {
             continue;
         }
         let offset = at - start;
         let index = ((offset as u128 * width as u128) / (window.max(1) as u128 + 1)) as usize;
-        let slot = &mut buckets[index.min(width - 1)];
-        *slot = Some(slot.map_or(value, |v: f32| v.max(value)));
+        let slot = &mut slots[index.min(width - 1)];
+        slot.seen = true;
+        slot.ends_in_gap = value.is_none();
+        if let Some(v) = value {
+            slot.peak = Some(slot.peak.map_or(v, |p: f32| p.max(v)));
+        }
     }
-    let scale = buckets
+    let scale = slots
         .iter()
-        .flatten()
-        .fold(SPARK_MIN_SCALE, |acc, v| acc.max(*v));
-    let mut last = None;
-    buckets
+        .filter_map(|slot| slot.peak)
+        .fold(SPARK_MIN_SCALE, f32::max);
+    let bar = |v: f32| {
+        let level = ((v.max(0.0) / scale) * BARS.len() as f32).ceil() as usize;
+        BARS[level.clamp(1, BARS.len()) - 1]
+    };
+    let mut carried: Option<f32> = None;
+    slots
         .into_iter()
-        .map(|bucket| {
-            if bucket.is_some() {
-                last = bucket;
+        .map(|slot| {
+            let shown = if slot.seen { slot.peak } else { carried };
+            if slot.seen {
+                carried = if slot.ends_in_gap { None } else { slot.peak };
             }
-            match last {
-                None => ' ',
-                Some(v) => {
-                    let level = ((v.max(0.0) / scale) * BARS.len() as f32).ceil() as usize;
-                    BARS[level.clamp(1, BARS.len()) - 1]
-                }
-            }
+            shown.map_or(' ', bar)
         })
         .collect()
 }
@@ -179,7 +202,11 @@ mod tests {
     #[test]
     fn sparkline_is_blank_before_the_first_sample_and_scales_to_the_peak() {
         let now = 60_000;
-        let samples = [(30_000, 10.0), (45_000, 40.0), (59_000, 20.0)];
+        let samples = [
+            (30_000, Some(10.0)),
+            (45_000, Some(40.0)),
+            (59_000, Some(20.0)),
+        ];
         let line = sparkline(&samples, now, 60_000, 4);
         assert_eq!(line.chars().count(), 4);
         assert_eq!(line, " ▂█▄");
@@ -187,7 +214,13 @@ mod tests {
 
     #[test]
     fn sparkline_ignores_samples_outside_the_window() {
-        let samples = [(1_000, 90.0), (100_000, 5.0)];
+        let samples = [(1_000, Some(90.0)), (100_000, Some(5.0))];
         assert_eq!(sparkline(&samples, 100_000, 60_000, 3), "  ▄");
+    }
+
+    #[test]
+    fn sparkline_goes_blank_when_the_process_is_gone() {
+        let samples = [(0, Some(10.0)), (20_000, None)];
+        assert_eq!(sparkline(&samples, 60_000, 60_000, 3), "█  ");
     }
 }

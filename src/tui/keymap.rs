@@ -295,12 +295,18 @@ mod tests {
             action_for(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Some(Action::Quit)
         );
-        assert_eq!(action_for(&key(KeyCode::Char('p'), KeyModifiers::CONTROL)), None);
+        assert_eq!(
+            action_for(&key(KeyCode::Char('p'), KeyModifiers::CONTROL)),
+            None
+        );
     }
 
     #[test]
     fn labels_read_like_keys() {
-        assert_eq!(binding_of(Action::Toggle).unwrap().keys_label(), "Enter Space");
+        assert_eq!(
+            binding_of(Action::Toggle).unwrap().keys_label(),
+            "Enter Space"
+        );
         assert_eq!(binding_of(Action::Quit).unwrap().keys_label(), "q Ctrl-c");
     }
 }

@@ -23,7 +23,9 @@ pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene, rendered: &mut Rendere
     }
     let (output_area, history_area, log_area) = if area.width >= WIDE_COLUMNS {
         let [left, right] =
-            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                .spacing(1)
+                .areas(area);
         let [top, bottom] =
             Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(right);
         (left, top, bottom)
@@ -101,10 +103,10 @@ fn output_pane(
         Some(s) => {
             let pid = s.pid.map(|pid| format!(" · pid {pid}")).unwrap_or_default();
             format!(
-                "{} · FFmpeg output{pid} · {} · {}",
+                "{} → {}{pid} · {} · FFmpeg output",
                 clean(&s.name),
+                clean(&s.output),
                 s.profile,
-                s.state.label()
             )
         }
         None => "FFmpeg output".to_string(),
@@ -134,11 +136,8 @@ fn output_pane(
         .map(|piece| Line::styled(piece, Style::new().fg(Color::Cyan)))
         .collect();
     let command_height = (command.len() as u16).min(inner.height);
-    let [command_area, output_area] = Layout::vertical([
-        Constraint::Length(command_height),
-        Constraint::Min(0),
-    ])
-    .areas(inner);
+    let [command_area, output_area] =
+        Layout::vertical([Constraint::Length(command_height), Constraint::Min(0)]).areas(inner);
     frame.render_widget(Paragraph::new(command), command_area);
 
     let mut lines: Vec<Line<'static>> = Vec::new();

@@ -19,7 +19,10 @@ fn line(scene: &Scene) -> Line<'static> {
     let app = scene.app;
     if app.filter_editing() {
         return Line::from(vec![
-            Span::styled("filter /", Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
+            Span::styled(
+                "filter /",
+                Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            ),
             Span::raw(clean(app.filter())),
             Span::styled("▏", Style::new().fg(Color::Cyan)),
             Span::styled(

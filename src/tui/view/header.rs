@@ -14,7 +14,7 @@ use ratatui::widgets::Paragraph;
 pub const HEIGHT: u16 = 2;
 
 pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene) {
-    let lines = vec![machine_line(scene), config_line(scene)];
+    let lines = vec![machine_line(scene, area.width), config_line(scene)];
     frame.render_widget(Paragraph::new(lines), area);
 }
 
@@ -26,55 +26,77 @@ fn value(text: String) -> Span<'static> {
     Span::styled(text, Style::new().add_modifier(Modifier::BOLD))
 }
 
-fn separator() -> Span<'static> {
-    Span::styled("  ", Style::new())
+/// Joins groups of spans with two spaces, keeping only the groups that
+/// fit whole in `width` columns (in order; a group that does not fit ends
+/// the line), so that nothing is cut in the middle of a number.
+fn fitted(groups: Vec<Vec<Span<'static>>>, width: u16) -> Line<'static> {
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    for group in groups {
+        let gap = if spans.is_empty() { 0 } else { 2 };
+        let group_width: usize = group.iter().map(Span::width).sum();
+        if used + gap + group_width > width as usize {
+            break;
+        }
+        if gap > 0 {
+            spans.push(Span::raw("  "));
+        }
+        used += gap + group_width;
+        spans.extend(group);
+    }
+    Line::from(spans)
 }
 
-fn machine_line(scene: &Scene) -> Line<'static> {
+fn machine_line(scene: &Scene, width: u16) -> Line<'static> {
     let host = &scene.snapshot.host;
     let cores = host.cores.max(1);
-    let mut spans = vec![
-        Span::styled(
-            "onair ",
-            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
-        ),
-        label("CPU "),
-        value(format::percent(host.cpu_percent)),
-        label(format!(" of {cores} cores").as_str()),
-        separator(),
-        label("RAM "),
-        value(format!(
-            "{}/{}",
-            format::bytes(host.mem_used_bytes),
-            format::bytes(host.mem_total_bytes)
-        )),
-        separator(),
-    ];
     let server = scene.server;
     let listen = if server.listen.is_empty() {
         &scene.snapshot.listen
     } else {
         &server.listen
     };
-    match &server.error {
-        Some(error) => spans.push(Span::styled(
+    let http = match &server.error {
+        Some(error) => vec![Span::styled(
             format!("HTTP {}", clean(error)),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-        )),
-        None => spans.push(value(format!("http://{}", clean(listen)))),
-    }
-    spans.push(separator());
+        )],
+        None => vec![value(format!("http://{}", clean(listen)))],
+    };
     let screens = server.screens_connected;
-    spans.push(value(screens.to_string()));
-    spans.push(label(if screens == 1 { " screen" } else { " screens" }));
-    spans.push(separator());
-    spans.push(label("onair "));
-    spans.push(Span::raw(format!(
-        "{} {}",
-        format::percent(host.onair_cpu_percent),
-        format::bytes(host.onair_rss_bytes)
-    )));
-    Line::from(spans)
+    let groups = vec![
+        vec![Span::styled(
+            "onair",
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        )],
+        vec![
+            label("CPU "),
+            value(format::percent(host.cpu_percent)),
+            label(&format!(" of {cores} cores")),
+        ],
+        vec![
+            label("RAM "),
+            value(format!(
+                "{}/{}",
+                format::bytes(host.mem_used_bytes),
+                format::bytes(host.mem_total_bytes)
+            )),
+        ],
+        http,
+        vec![
+            value(screens.to_string()),
+            label(if screens == 1 { " screen" } else { " screens" }),
+        ],
+        vec![
+            label("onair "),
+            Span::raw(format!(
+                "{} {}",
+                format::percent(host.onair_cpu_percent),
+                format::bytes(host.onair_rss_bytes)
+            )),
+        ],
+    ];
+    fitted(groups, width)
 }
 
 fn config_line(scene: &Scene) -> Line<'static> {
@@ -107,7 +129,7 @@ fn config_line(scene: &Scene) -> Line<'static> {
     }
     let pending = config.pending_writes.len();
     if pending > 0 {
-        spans.push(separator());
+        spans.push(Span::raw("  "));
         spans.push(Span::styled(
             format!(
                 "{pending} key change{} not yet written to {file}",
@@ -117,9 +139,13 @@ fn config_line(scene: &Scene) -> Line<'static> {
         ));
     }
     if let Some(first) = config.warnings.first() {
-        spans.push(separator());
+        spans.push(Span::raw("  "));
         let more = config.warnings.len() - 1;
-        let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
+        let more = if more > 0 {
+            format!(" (+{more} more)")
+        } else {
+            String::new()
+        };
         spans.push(Span::styled(
             format!("warning: {}{more}", clean(first)),
             Style::new().fg(Color::Yellow),

@@ -21,10 +21,7 @@ pub fn draw(frame: &mut Frame, area: Rect) {
                 Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
             };
             Line::from(vec![
-                Span::styled(
-                    format!("{:<KEYS_WIDTH$}", binding.keys_label()),
-                    key_style,
-                ),
+                Span::styled(format!("{:<KEYS_WIDTH$}", binding.keys_label()), key_style),
                 Span::raw(binding.description),
             ])
         })
@@ -43,7 +40,10 @@ pub fn draw(frame: &mut Frame, area: Rect) {
     let popup = centered(area, width, height);
     let block = Block::bordered()
         .border_style(Style::new().fg(Color::Cyan))
-        .title(Span::styled(" keys ", Style::new().add_modifier(Modifier::BOLD)));
+        .title(Span::styled(
+            " keys ",
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
     frame.render_widget(Clear, popup);
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }

@@ -21,9 +21,15 @@ pub fn draw_confirm(frame: &mut Frame, area: Rect, confirm: &Confirm) {
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::from(vec![
-        Span::styled("y", Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            "y",
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
         Span::raw(" yes    "),
-        Span::styled("n", Style::new().fg(Color::Green).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            "n",
+            Style::new().fg(Color::Green).add_modifier(Modifier::BOLD),
+        ),
         Span::raw(" no"),
     ]));
     let height = lines.len() as u16 + 2;

@@ -2,7 +2,7 @@
 //! the terminal is narrow, never wrapped.
 
 use super::Scene;
-use super::text::clean;
+use super::text::fit;
 use crate::config::Profile;
 use crate::engine::{StreamSnapshot, StreamState};
 use crate::tui::format;
@@ -167,15 +167,11 @@ pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene) -> usize {
         .collect();
 
     let constraints: Vec<Constraint> = std::iter::once(Constraint::Length(MARKER_WIDTH - 1))
-        .chain(columns.iter().map(|&c| {
-            if c == Column::LastEvent {
-                Constraint::Fill(1)
-            } else {
-                Constraint::Length(width_of(c))
-            }
-        }))
+        .chain(columns.iter().map(|&c| Constraint::Length(width_of(c))))
         .collect();
-    let mut table = Table::new(rows, constraints).header(header).column_spacing(1);
+    let mut table = Table::new(rows, constraints)
+        .header(header)
+        .column_spacing(1);
     if streams.is_empty() {
         let text = if scene.snapshot.streams.is_empty() {
             "no streams in the config"
@@ -229,6 +225,11 @@ fn column_widths(streams: &[&StreamSnapshot], total: u16) -> Vec<(Column, u16)> 
         if used + spacing + width > total {
             break;
         }
+        let width = if column == Column::LastEvent {
+            total - used - spacing
+        } else {
+            width
+        };
         used += spacing + width;
         chosen.push((column, width));
     }
@@ -251,33 +252,39 @@ fn dash() -> String {
 fn cell(column: Column, stream: &StreamSnapshot, scene: &Scene, width: usize) -> Cell<'static> {
     let now = scene.now;
     let text = match column {
-        Column::Name => clean(&stream.name),
+        Column::Name => fit(&stream.name, width),
         Column::State => return state_cell(stream, now),
         Column::Profile => match stream.profile {
             Profile::LowLatency => "low-lat".to_string(),
             Profile::Stable => "stable".to_string(),
         },
-        Column::Output => clean(&stream.output),
+        Column::Output => fit(&stream.output, width),
         Column::Uptime => match (&stream.state, stream.running_since) {
             (StreamState::Running | StreamState::Stalled, Some(since)) => {
                 format::duration(now.saturating_sub(since))
             }
             _ => dash(),
         },
-        Column::Cpu => stream.cpu_percent.map_or_else(dash, format::percent),
+        Column::Cpu => live(stream, stream.cpu_percent).map_or_else(dash, format::percent),
         Column::Spark => {
             let samples = scene.app.cpu().samples(&stream.name);
             let line = format::sparkline(&samples, now, CPU_WINDOW_MILLIS, width);
             return Cell::from(line).style(Style::new().fg(Color::Cyan));
         }
-        Column::Ram => stream.rss_bytes.map_or_else(dash, format::bytes),
-        Column::Fps => stream.fps.map_or_else(dash, format::fps),
-        Column::Bitrate => stream.bitrate_kbps.map_or_else(dash, format::bitrate),
-        Column::Speed => stream.speed.map_or_else(dash, format::speed),
+        Column::Ram => live(stream, stream.rss_bytes).map_or_else(dash, format::bytes),
+        Column::Fps => live(stream, stream.fps).map_or_else(dash, format::fps),
+        Column::Bitrate => live(stream, stream.bitrate_kbps).map_or_else(dash, format::bitrate),
+        Column::Speed => live(stream, stream.speed).map_or_else(dash, format::speed),
         Column::Restarts => stream.restarts.to_string(),
-        Column::LastEvent => return last_event_cell(stream),
+        Column::LastEvent => return last_event_cell(stream, width),
     };
     align(column, text)
+}
+
+/// A measurement of the current FFmpeg; none without a process, so that
+/// a stopped stream never shows its last process's numbers as current.
+fn live<T>(stream: &StreamSnapshot, value: Option<T>) -> Option<T> {
+    stream.pid.and(value)
 }
 
 fn state_cell(stream: &StreamSnapshot, now: u64) -> Cell<'static> {
@@ -299,18 +306,18 @@ fn state_cell(stream: &StreamSnapshot, now: u64) -> Cell<'static> {
     Cell::from(text).style(style)
 }
 
-fn last_event_cell(stream: &StreamSnapshot) -> Cell<'static> {
+fn last_event_cell(stream: &StreamSnapshot, width: usize) -> Cell<'static> {
     if let StreamState::Failed { reason } = &stream.state {
-        return Cell::from(clean(reason)).style(Style::new().fg(Color::Red));
+        return Cell::from(fit(reason, width)).style(Style::new().fg(Color::Red));
     }
     let troubled = !matches!(stream.state, StreamState::Running | StreamState::Stopped);
     if let (true, Some(error)) = (troubled, &stream.last_error) {
-        return Cell::from(clean(error)).style(Style::new().fg(Color::Yellow));
+        return Cell::from(fit(error, width)).style(Style::new().fg(Color::Yellow));
     }
     let text = stream
         .history
         .last()
-        .map(|change| clean(&change.text))
+        .map(|change| fit(&change.text, width))
         .unwrap_or_default();
     Cell::from(text)
 }
