@@ -17,6 +17,8 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 /// is not focused (focusing it shows the whole command).
 const COMMAND_LINES: usize = 2;
 
+/// Draws the three panes (side by side on wide terminals, stacked on
+/// narrow ones) and records their extents in `rendered`.
 pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene, rendered: &mut Rendered) {
     if area.height == 0 {
         return;

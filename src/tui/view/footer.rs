@@ -11,11 +11,12 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+/// Draws the footer line.
 pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene) {
-    frame.render_widget(Paragraph::new(line(scene)), area);
+    frame.render_widget(Paragraph::new(line(scene, area.width as usize)), area);
 }
 
-fn line(scene: &Scene) -> Line<'static> {
+fn line(scene: &Scene, width: usize) -> Line<'static> {
     let app = scene.app;
     if app.filter_editing() {
         return Line::from(vec![
@@ -38,12 +39,14 @@ fn line(scene: &Scene) -> Line<'static> {
         };
         return Line::styled(clean(&flash.text), style);
     }
+    // Each hint is kept whole or left out, so a narrow terminal loses a
+    // hint rather than showing half of one.
     let mut spans = Vec::new();
+    let mut used = 0;
     if !app.filter().is_empty() {
-        spans.push(Span::styled(
-            format!("filter /{} ", clean(app.filter())),
-            Style::new().fg(Color::Cyan),
-        ));
+        let text = format!("filter /{}", clean(app.filter()));
+        used += text.chars().count();
+        spans.push(Span::styled(text, Style::new().fg(Color::Cyan)));
     }
     for binding in KEYMAP {
         let Some(word) = binding.footer else {
@@ -54,10 +57,16 @@ fn line(scene: &Scene) -> Line<'static> {
         } else {
             Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
         };
-        if !spans.is_empty() {
+        let key = binding.keys.first().map(|k| k.label()).unwrap_or_default();
+        let gap = if spans.is_empty() { 0 } else { 2 };
+        let hint_width = gap + key.chars().count() + 1 + word.chars().count();
+        if used + hint_width > width {
+            continue;
+        }
+        used += hint_width;
+        if gap > 0 {
             spans.push(Span::raw("  "));
         }
-        let key = binding.keys.first().map(|k| k.label()).unwrap_or_default();
         spans.push(Span::styled(key, key_style));
         spans.push(Span::raw(format!(" {word}")));
     }

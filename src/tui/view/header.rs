@@ -13,6 +13,7 @@ use ratatui::widgets::Paragraph;
 /// Lines the header takes.
 pub const HEIGHT: u16 = 2;
 
+/// Draws both header lines.
 pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene) {
     let lines = vec![machine_line(scene, area.width), config_line(scene)];
     frame.render_widget(Paragraph::new(lines), area);

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 /// Width of the keys column.
 const KEYS_WIDTH: usize = 15;
 
+/// Draws the key list over everything, centred.
 pub fn draw(frame: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = KEYMAP
         .iter()

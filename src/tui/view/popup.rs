@@ -12,6 +12,7 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 /// Widest a question box gets.
 const MAX_WIDTH: u16 = 60;
 
+/// Draws the question with its y/n keys.
 pub fn draw_confirm(frame: &mut Frame, area: Rect, confirm: &Confirm) {
     let width = MAX_WIDTH.min(area.width);
     let inner_width = width.saturating_sub(4).max(1) as usize;
