@@ -2,9 +2,9 @@
 //! four-stream snapshot (stage running, lobby retrying, program/youtube
 //! failed, backstage stopped).
 
-mod common;
+mod console_fixtures;
 
-use common::{NOW, bare_stream, snapshot};
+use console_fixtures::{NOW, bare_stream, snapshot};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use onair::config::Profile;
 use onair::engine::{Command, LogEntry, Snapshot, StreamState};

@@ -1,9 +1,9 @@
 //! The console's frames, drawn from fixed snapshots into ratatui's
 //! TestBackend and compared with reviewed snapshots.
 
-mod common;
+mod console_fixtures;
 
-use common::{NOW, snapshot, snapshot_at};
+use console_fixtures::{NOW, snapshot, snapshot_at};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use onair::engine::Snapshot;
 use onair::server::ServerStats;

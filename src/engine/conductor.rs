@@ -195,6 +195,10 @@ impl Conductor {
         self.host = host;
         for slot in &self.slots {
             if let Ok(mut status) = slot.status.lock() {
+                status.hls_kbps = match (&status.launch.hls_dir, status.pid) {
+                    (Some(dir), Some(_)) => crate::ffmpeg::last_segment_kbps(dir),
+                    _ => None,
+                };
                 match status.pid.and_then(|pid| usage.get(&pid)) {
                     Some((cpu, rss)) => {
                         status.cpu_percent = Some(*cpu);
@@ -432,13 +436,12 @@ impl Conductor {
         self.status.loaded_at = Some(now_millis());
         self.status.warnings = new.warnings.clone();
         if plan.is_empty() && plan.update.is_empty() {
-            if was_error {
-                self.journal.record(
-                    Level::Info,
-                    None,
-                    "streams.toml is valid again: nothing to change",
-                );
-            }
+            let text = if was_error {
+                "streams.toml is valid again: nothing to change"
+            } else {
+                "streams.toml reloaded: no change"
+            };
+            self.journal.record(Level::Info, None, text);
             self.config = Arc::new(new);
             self.config_tx.send_replace(Arc::clone(&self.config));
             return;
@@ -526,7 +529,7 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         cpu_percent: s.cpu_percent,
         rss_bytes: s.rss_bytes,
         fps: progress.and_then(|p| p.fps),
-        bitrate_kbps: progress.and_then(|p| p.bitrate_kbps),
+        bitrate_kbps: progress.and_then(|p| p.bitrate_kbps).or(s.hls_kbps),
         speed: progress.and_then(|p| p.speed),
         frames: progress.and_then(|p| p.frame),
         drop_frames: progress.and_then(|p| p.drop_frames),

@@ -87,6 +87,8 @@ pub(crate) struct StreamStatus {
     pub history: VecDeque<StateChange>,
     pub cpu_percent: Option<f32>,
     pub rss_bytes: Option<u64>,
+    /// Output bitrate read from the HLS segments (FFmpeg reports none for HLS).
+    pub hls_kbps: Option<f64>,
 }
 
 impl StreamStatus {
@@ -104,6 +106,7 @@ impl StreamStatus {
             history: VecDeque::new(),
             cpu_percent: None,
             rss_bytes: None,
+            hls_kbps: None,
         }
     }
 }
@@ -187,6 +190,7 @@ impl StreamTask {
                 s.running_since = None;
                 s.cpu_percent = None;
                 s.rss_bytes = None;
+                s.hls_kbps = None;
             }
             s.state = state;
             s.history.push_back(StateChange {

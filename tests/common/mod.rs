@@ -1,155 +1,191 @@
-//! Fixed snapshots for the console tests: a running, a retrying, a failed
-//! and a stopped stream, at a fixed time, so that every frame is stable.
+//! Shared pieces of the end-to-end tests: real temp dirs, real FFmpeg, and
+//! waiting for a condition with a deadline instead of sleeping and hoping.
 #![allow(dead_code)]
 
-use onair::config::{OutputKind, Profile};
-use onair::engine::{
-    ConfigStatus, HostStats, LogEntry, Snapshot, StateChange, StreamSnapshot, StreamState,
-    UnixMillis,
-};
+use onair::config::{self, Config};
+use onair::engine::{Engine, EngineOptions, EngineTask, Snapshot, StreamSnapshot};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// 2025-06-15 15:06:40 UTC.
-pub const NOW: UnixMillis = 1_750_000_000_000;
+/// A small synthetic source: cheap enough to run several at once on 2 cores.
+pub const LAVFI: &str =
+    "lavfi:testsrc2=size=320x180:rate=15[out0];sine=frequency=440:sample_rate=48000[out1]";
 
-/// A stream with every optional value empty.
-pub fn bare_stream(name: &str, state: StreamState) -> StreamSnapshot {
-    StreamSnapshot {
-        name: name.to_string(),
-        enabled: !matches!(state, StreamState::Stopped),
-        state,
-        profile: Profile::LowLatency,
-        output_kind: OutputKind::Hls,
-        output: "hls".to_string(),
-        input: String::new(),
-        command: format!("ffmpeg -hide_banner -i {name}.ts -f hls {name}/index.m3u8"),
-        pid: None,
-        running_since: None,
-        cpu_percent: None,
-        rss_bytes: None,
-        fps: None,
-        bitrate_kbps: None,
-        speed: None,
-        frames: None,
-        drop_frames: None,
-        restarts: 0,
-        stalls: 0,
-        last_error: None,
-        stderr_tail: Vec::new(),
-        history: Vec::new(),
+/// A config file in its own temp dir, with `hls_dir` and `logs/` beside it.
+pub struct TempConfig {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TempConfig {
+    pub fn new(text: &str) -> TempConfig {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("streams.toml");
+        std::fs::write(&path, text).expect("write config");
+        TempConfig { dir, path }
+    }
+
+    pub fn load(&self) -> Config {
+        config::load_file(&self.path).unwrap_or_else(|e| panic!("config should be valid: {e}"))
+    }
+
+    pub fn hls(&self, stream: &str) -> PathBuf {
+        self.dir.path().join("hls").join(stream)
     }
 }
 
-fn change(at: UnixMillis, text: &str) -> StateChange {
-    StateChange {
-        at,
-        text: text.to_string(),
+/// A config text with the given `[[stream]]` blocks and a free local port.
+pub fn config_text(streams: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:{}\"\nstall_timeout = 4\n\n{streams}",
+        free_port()
+    )
+}
+
+/// A `[[stream]]` block of the small synthetic source.
+pub fn lavfi_stream(name: &str, profile: &str, enabled: bool) -> String {
+    format!(
+        "[[stream]]\nname = \"{name}\"\ninput = \"{LAVFI}\"\nprofile = \"{profile}\"\nenabled = {enabled}\n\n"
+    )
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Starts an engine on the config (write-back on, as in production).
+pub fn start(config: &TempConfig) -> (Engine, EngineTask) {
+    Engine::start(config.load(), EngineOptions::default()).expect("engine starts")
+}
+
+/// Waits until `check` holds for a snapshot, or panics with the last one.
+pub async fn wait_for(
+    engine: &Engine,
+    within: Duration,
+    what: &str,
+    mut check: impl FnMut(&Snapshot) -> bool,
+) -> Arc<Snapshot> {
+    let deadline = Instant::now() + within;
+    let mut rx = engine.subscribe();
+    loop {
+        let snapshot = rx.borrow_and_update().clone();
+        // seq 0 is the placeholder before the engine's first picture.
+        if snapshot.seq > 0 && check(&snapshot) {
+            return snapshot;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            panic!(
+                "timed out after {within:?} waiting for {what}; last snapshot:\n{}",
+                describe(&snapshot)
+            );
+        }
+        let _ = tokio::time::timeout(left, rx.changed()).await;
     }
 }
 
-/// The four streams of the console tests, as of `NOW` (CPU as given).
-pub fn snapshot_at(taken_at: UnixMillis, cam1_cpu: f32) -> Snapshot {
-    let mut stage = bare_stream("stage", StreamState::Running);
-    stage.pid = Some(41_234);
-    stage.running_since = Some(NOW - (2 * 3600 + 5 * 60) * 1000);
-    stage.cpu_percent = Some(cam1_cpu);
-    stage.rss_bytes = Some(48 * 1024 * 1024 + 300 * 1024);
-    stage.fps = Some(25.0);
-    stage.bitrate_kbps = Some(2_480.0);
-    stage.speed = Some(1.0);
-    stage.frames = Some(187_500);
-    stage.restarts = 1;
-    stage.command = "ffmpeg -hide_banner -nostdin -loglevel warning -progress pipe:1 -re \
-        -f lavfi -i testsrc2=size=1280x720:rate=25 -c:v libx264 -preset veryfast -g 25 \
-        -f hls -hls_time 1 -hls_list_size 3 -hls_flags delete_segments \
-        -hls_segment_filename hls/stage/seg-%d.ts hls/stage/index.m3u8"
-        .to_string();
-    stage.stderr_tail = vec![
-        "[hls @ 0x55d0c0] Opening 'hls/stage/seg-1749992800.ts' for writing".to_string(),
-        "[hls @ 0x55d0c0] Opening 'hls/stage/index.m3u8.tmp' for writing".to_string(),
-    ];
-    stage.history = vec![
-        change(NOW - 7_400_000, "starting"),
-        change(NOW - 7_390_000, "running: pid 41001"),
-        change(NOW - 7_350_000, "retrying: exited with code 1"),
-        change(NOW - 7_300_000, "running: pid 41234"),
-    ];
-
-    let mut lobby = bare_stream(
-        "lobby",
-        StreamState::Retrying {
-            attempt: 3,
-            retry_at: NOW + 4_200,
-        },
-    );
-    lobby.profile = Profile::Stable;
-    lobby.input = "rtsp://****@10.0.0.12/stream1".to_string();
-    lobby.restarts = 3;
-    lobby.last_error = Some("rtsp://****@10.0.0.12/stream1: Connection refused".to_string());
-    lobby.history = vec![change(NOW - 3_000, "retrying: exited with code 1")];
-
-    let mut program = bare_stream(
-        "program/youtube",
-        StreamState::Failed {
-            reason: "input rtmp://127.0.0.1/live/program is not publishing".to_string(),
-        },
-    );
-    program.output_kind = OutputKind::Rtmp;
-    program.output = "rtmp://a.rtmp.youtube.com/live2/****".to_string();
-    program.restarts = 12;
-    program.history = vec![change(NOW - 60_000, "failed: too many restarts")];
-
-    let mut backstage = bare_stream("backstage", StreamState::Stopped);
-    backstage.profile = Profile::Stable;
-    backstage.history = vec![change(NOW - 600_000, "stopped by the operator")];
-
-    Snapshot {
-        seq: 42,
-        taken_at,
-        host: HostStats {
-            cpu_percent: 23.4,
-            cores: 4,
-            mem_used_bytes: 3_350_000_000,
-            mem_total_bytes: 8_340_000_000,
-            onair_cpu_percent: 0.4,
-            onair_rss_bytes: 21 * 1024 * 1024,
-        },
-        config: ConfigStatus {
-            path: "/srv/venue/streams.toml".to_string(),
-            loaded_at: Some(NOW - 3_600_000),
-            error: None,
-            warnings: Vec::new(),
-            pending_writes: Vec::new(),
-        },
-        listen: "127.0.0.1:8080".to_string(),
-        streams: vec![stage, lobby, program, backstage],
-        screens: Vec::new(),
-        log: vec![
-            LogEntry {
-                seq: 1,
-                at: NOW - 3_600_000,
-                stream: None,
-                level: "info".to_string(),
-                text: "loaded /srv/venue/streams.toml: 4 streams, 1 screen".to_string(),
-            },
-            LogEntry {
-                seq: 2,
-                at: NOW - 60_000,
-                stream: Some("program/youtube".to_string()),
-                level: "error".to_string(),
-                text: "failed: too many restarts".to_string(),
-            },
-            LogEntry {
-                seq: 3,
-                at: NOW - 3_000,
-                stream: Some("lobby".to_string()),
-                level: "warn".to_string(),
-                text: "exited with code 1; retry 3 in 4 s".to_string(),
-            },
-        ],
+/// Waits for a plain condition (files, processes), polling every 50 ms.
+pub async fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        if Instant::now() >= deadline {
+            panic!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// The snapshot at `NOW`.
-pub fn snapshot() -> Snapshot {
-    snapshot_at(NOW, 12.5)
+pub fn describe(snapshot: &Snapshot) -> String {
+    snapshot
+        .streams
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {:?} pid={:?} restarts={} stalls={} err={:?}",
+                s.name, s.state, s.pid, s.restarts, s.stalls, s.last_error
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn stream<'a>(snapshot: &'a Snapshot, name: &str) -> &'a StreamSnapshot {
+    snapshot
+        .stream(name)
+        .unwrap_or_else(|| panic!("no stream {name} in snapshot"))
+}
+
+pub fn running_pid(snapshot: &Snapshot, name: &str) -> Option<u32> {
+    snapshot
+        .stream(name)
+        .filter(|s| s.state.label() == "running")
+        .and_then(|s| s.pid)
+}
+
+pub fn is_running(snapshot: &Snapshot, name: &str) -> bool {
+    running_pid(snapshot, name).is_some()
+}
+
+/// True while a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+pub fn kill(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on a PID the test read from the snapshot.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
+/// A playlist that a player can use: complete, and every segment it lists exists.
+pub fn playlist_is_live(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("index.m3u8")) else {
+        return false;
+    };
+    let segments: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    text.starts_with("#EXTM3U")
+        && !segments.is_empty()
+        && segments.iter().all(|s| dir.join(s).exists())
+}
+
+/// Every PID of a process whose parent is `parent`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                let ppid = stat
+                    .rsplit(')')
+                    .next()
+                    .and_then(|rest| rest.split_whitespace().nth(1))
+                    .and_then(|p| p.parse::<u32>().ok());
+                if ppid == Some(parent) {
+                    found.push(pid);
+                }
+            }
+        }
+    }
+    found
 }
