@@ -61,7 +61,11 @@ impl Console {
                 Ok(Console { terminal })
             }
             Err(e) => {
-                restore_terminal();
+                // Undo only what was done: with no terminal at all, writing
+                // escape sequences would just litter a redirected output.
+                if crossterm::terminal::is_raw_mode_enabled().unwrap_or(false) {
+                    restore_terminal();
+                }
                 Err(io::Error::new(
                     e.kind(),
                     format!(
