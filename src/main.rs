@@ -119,10 +119,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .context("headless mode");
     }
-    let console = onair::tui::run(engine.clone(), server_stats).await;
-    eprintln!("onair: stopping every stream…");
+    match onair::tui::run(engine.clone(), server_stats).await {
+        Ok(()) => {
+            say("onair: stopping every stream…");
+            engine.send(Command::Shutdown);
+            task.wait().await;
+            say("onair: all FFmpeg processes stopped");
+            Ok(())
+        }
+        Err(e) => {
+            // The terminal went away (an SSH drop): the event goes on, so the
+            // streams do too, until a stop signal.
+            tracing::warn!(
+                "the console lost its terminal ({e}): streams keep running; stop them with `kill -TERM {}`",
+                std::process::id()
+            );
+            run_without_terminal(engine, task).await
+        }
+    }
+}
+
+/// Prints a line if there is still somewhere to print it (`eprintln!` would
+/// panic on a closed terminal).
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Keeps the engine running with no terminal: SIGHUP reloads, SIGINT or
+/// SIGTERM stop every stream.
+async fn run_without_terminal(
+    engine: Engine,
+    task: onair::engine::EngineTask,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => engine.send(Command::Reload),
+        }
+    }
     engine.send(Command::Shutdown);
     task.wait().await;
-    eprintln!("onair: all FFmpeg processes stopped");
-    console.context("console")
+    Ok(())
 }
