@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 fn open_pty() -> (OwnedFd, OwnedFd) {
     let mut master = 0;
     let mut slave = 0;
-    let mut size = libc::winsize {
+    let size = libc::winsize {
         ws_row: 30,
         ws_col: 100,
         ws_xpixel: 0,
@@ -29,7 +29,7 @@ fn open_pty() -> (OwnedFd, OwnedFd) {
             &mut slave,
             std::ptr::null_mut(),
             std::ptr::null(),
-            &mut size,
+            &size,
         )
     };
     assert_eq!(rc, 0, "openpty failed");
