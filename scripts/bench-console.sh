@@ -5,11 +5,13 @@
 # exact command onair runs for one stream) measured in the same run.
 #
 # Usage: scripts/bench-console.sh            (STREAMS=16 MEASURE_SECONDS=30)
+#        MODE=headless scripts/bench-console.sh   (the engine alone: onair --headless)
 # Needs: cargo, ffmpeg, tmux, python3 (to find a free port).
 # Goal (issue 4): onair <= 1 % of a core and <= 40 MB with 16 streams.
 set -euo pipefail
 
 STREAMS=${STREAMS:-16}
+MODE=${MODE:-console}
 MEASURE_SECONDS=${MEASURE_SECONDS:-30}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$repo/target}
@@ -58,9 +60,17 @@ wait_for() { # seconds, description, command...
 all_running() { [ "$(running_ffmpeg)" -eq "$STREAMS" ]; }
 all_playlists() { [ "$(find "$work/hls" -name index.m3u8 2>/dev/null | wc -l)" -eq "$STREAMS" ]; }
 
-echo "starting onair with $STREAMS streams in tmux 120x40..." >&2
-tmux -S "$sock" new-session -d -s bench -x 120 -y 40 "exec '$bin' '$work/streams.toml' 2>'$work/onair.err'"
-onair_pid=$(tmux -S "$sock" display-message -p -t bench '#{pane_pid}')
+if [ "$MODE" = headless ]; then
+  echo "starting onair --headless with $STREAMS streams..." >&2
+  "$bin" --headless "$work/streams.toml" 2>"$work/onair.err" &
+  onair_pid=$!
+  label="onair --headless"
+else
+  echo "starting onair with $STREAMS streams in tmux 120x40..." >&2
+  tmux -S "$sock" new-session -d -s bench -x 120 -y 40 "exec '$bin' '$work/streams.toml' 2>'$work/onair.err'"
+  onair_pid=$(tmux -S "$sock" display-message -p -t bench '#{pane_pid}')
+  label="onair console, dashboard open in tmux 120x40"
+fi
 wait_for 60 "$STREAMS ffmpeg processes" all_running
 wait_for 60 "$STREAMS playlists" all_playlists
 
@@ -95,18 +105,24 @@ still=$(running_ffmpeg)
 
 awk -v t0="$t0" -v t1="$t1" -v o0="$o0" -v o1="$o1" -v b0="$b0" -v b1="$b1" -v hz="$hz" \
     -v om="$onair_rss_max" -v bm="$bare_rss_max" -v os="$onair_rss_sum" -v bs="$bare_rss_sum" \
-    -v n="$samples" -v streams="$STREAMS" -v still="$still" 'BEGIN {
+    -v n="$samples" -v streams="$STREAMS" -v still="$still" -v label="$label" 'BEGIN {
   el = t1 - t0
   oc = (o1 - o0) / hz / el * 100; bc = (b1 - b0) / hz / el * 100
   oa = os / n / 1024; ba = bs / n / 1024
-  printf "onair console, %d copy-mode HLS streams, dashboard open in tmux 120x40, %.1f s\n", streams, el
-  printf "  onair (console + engine)   CPU %5.2f %% of a core   RSS %6.1f MB (max %.1f MB)\n", oc, oa, om / 1024
+  printf "%s, %d copy-mode HLS streams, %.1f s\n", label, streams, el
+  printf "  onair itself               CPU %5.2f %% of a core   RSS %6.1f MB (max %.1f MB)\n", oc, oa, om / 1024
   printf "  bare ffmpeg, one stream    CPU %5.2f %% of a core   RSS %6.1f MB (max %.1f MB)\n", bc, ba, bm / 1024
   if (bc > 0) printf "  onair / one bare ffmpeg    CPU %.2fx   RSS %.2fx\n", oc / bc, oa / ba
   printf "  goal: onair <= 1 %% of a core and <= 40 MB -> CPU %s, RSS %s\n", (oc <= 1 ? "met" : "NOT met"), (om / 1024 <= 40 ? "met" : "NOT met")
   printf "  ffmpeg processes of onair still running at the end: %d of %d\n", still, streams
 }'
 
+if [ "$MODE" = headless ]; then
+  kill -TERM "$onair_pid"
+  wait "$onair_pid" || true
+  echo "  after SIGTERM: $(running_ffmpeg) ffmpeg of onair left"
+  exit 0
+fi
 # Leave the way an operator does: q, then y.
 tmux -S "$sock" send-keys -t bench q
 quit_asked() { tmux -S "$sock" capture-pane -p -t bench | grep -q 'Quit onair?'; }
