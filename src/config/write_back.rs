@@ -91,6 +91,24 @@ fn set_in_destination(stream: &mut Table, dest: &str, change: &Change) -> Option
                 *existing.decor_mut() = decor;
             }
             None => {
+                // `{ a = 1 }` → `{ a = 1, key = v }`: the space before `}`
+                // moves from the old last value to the new one.
+                let trailing = entry
+                    .iter_mut()
+                    .last()
+                    .and_then(|(_, v)| {
+                        let suffix = v
+                            .decor()
+                            .suffix()
+                            .and_then(|s| s.as_str())
+                            .map(str::to_string);
+                        v.decor_mut().set_suffix("");
+                        suffix
+                    })
+                    .unwrap_or_else(|| " ".to_string());
+                let mut value = value;
+                value.decor_mut().set_prefix(" ");
+                value.decor_mut().set_suffix(trailing);
                 entry.insert(key, value);
             }
         }

@@ -134,6 +134,15 @@ enum Wake {
     Shutdown,
 }
 
+/// How a stream task tells the engine that its status changed: `changed`
+/// for figures (published at the engine's pace), `urgent` for a new state,
+/// which every UI should see at once.
+#[derive(Default)]
+pub(crate) struct Wakeups {
+    pub changed: Notify,
+    pub urgent: Notify,
+}
+
 /// The task of one stream.
 pub(crate) struct StreamTask {
     name: String,
@@ -142,7 +151,7 @@ pub(crate) struct StreamTask {
     control: mpsc::UnboundedReceiver<Control>,
     spawner: Spawner,
     journal: Journal,
-    changed: Arc<Notify>,
+    wakeups: Arc<Wakeups>,
 }
 
 impl StreamTask {
@@ -152,7 +161,7 @@ impl StreamTask {
         control: mpsc::UnboundedReceiver<Control>,
         spawner: Spawner,
         journal: Journal,
-        changed: Arc<Notify>,
+        wakeups: Arc<Wakeups>,
     ) -> Self {
         StreamTask {
             name: launch.spec.name.clone(),
@@ -161,7 +170,7 @@ impl StreamTask {
             control,
             spawner,
             journal,
-            changed,
+            wakeups,
         }
     }
 
@@ -169,7 +178,7 @@ impl StreamTask {
         if let Ok(mut status) = self.status.lock() {
             f(&mut status);
         }
-        self.changed.notify_one();
+        self.wakeups.changed.notify_one();
     }
 
     fn set_state(&self, state: StreamState, why: &str) {
@@ -201,6 +210,7 @@ impl StreamTask {
                 s.history.pop_front();
             }
         });
+        self.wakeups.urgent.notify_one();
     }
 
     fn set_launch(&mut self, launch: Launch) {
