@@ -12,13 +12,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use onair::engine::{Command, Engine, EngineOptions, EngineTask};
 use onair::server::{self, Server};
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 // ------------------------------------------------------------------ harness
 
-/// chromedriver, killed when dropped.
+/// chromedriver and the chromium it starts, in a process group of their
+/// own, all killed when dropped (also when a test fails half way).
 struct Driver {
     child: Child,
     url: String,
@@ -27,6 +29,10 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group this test created.
+        unsafe {
+            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -50,6 +56,7 @@ async fn open_browser() -> (Driver, Client) {
     let port = free_port();
     let child = std::process::Command::new(&chromedriver)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -62,7 +69,10 @@ async fn open_browser() -> (Driver, Client) {
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not listen within 20 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let args = [
@@ -80,7 +90,10 @@ async fn open_browser() -> (Driver, Client) {
     ]
     .iter()
     .map(|a| a.to_string())
-    .chain([format!("--user-data-dir={}", driver._profile.path().display())])
+    .chain([format!(
+        "--user-data-dir={}",
+        driver._profile.path().display()
+    )])
     .collect::<Vec<_>>();
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
@@ -107,7 +120,8 @@ struct Onair {
 impl Onair {
     async fn start(text: &str) -> Onair {
         let config = TempConfig::new(text);
-        let (engine, task) = Engine::start(config.load(), EngineOptions { write_back: false }).expect("engine starts");
+        let (engine, task) = Engine::start(config.load(), EngineOptions { write_back: false })
+            .expect("engine starts");
         let server = server::start(engine.clone()).await.expect("server starts");
         Onair {
             _config: config,
@@ -162,7 +176,12 @@ async fn player_state(client: &Client) -> Value {
 }
 
 /// Polls the player until `check` holds, or fails with the last state seen.
-async fn wait_player(client: &Client, within: Duration, what: &str, mut check: impl FnMut(&Value) -> bool) -> Value {
+async fn wait_player(
+    client: &Client,
+    within: Duration,
+    what: &str,
+    mut check: impl FnMut(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let state = player_state(client).await;
@@ -185,7 +204,10 @@ fn time_of(state: &Value) -> f64 {
 async fn wait_advancing(client: &Client, within: Duration, by: f64, what: &str) -> Value {
     let start = wait_player(client, within, what, |s| s["time"].as_f64().is_some()).await;
     let from = time_of(&start);
-    wait_player(client, within, what, |s| time_of(s) >= from + by && s["paused"] == false).await
+    wait_player(client, within, what, |s| {
+        time_of(s) >= from + by && s["paused"] == false
+    })
+    .await
 }
 
 // -------------------------------------------------------------------- tests
@@ -203,16 +225,27 @@ async fn a_screen_plays_with_overlays_heals_after_ffmpeg_is_killed_and_follows_a
     );
     let onair = Onair::start(&text).await;
     let (driver, client) = open_browser().await;
-    client.goto(&onair.url("/screen/foyer")).await.expect("open the screen");
+    client
+        .goto(&onair.url("/screen/foyer"))
+        .await
+        .expect("open the screen");
 
     // It plays: time advances, nothing fatal, the overlays are there.
-    let playing = wait_player(&client, Duration::from_secs(40), "the screen to play", |s| {
-        s["state"] == "playing" && time_of(s) > 0.5
-    })
+    let playing = wait_player(
+        &client,
+        Duration::from_secs(40),
+        "the screen to play",
+        |s| s["state"] == "playing" && time_of(s) > 0.5,
+    )
     .await;
-    let advanced = wait_advancing(&client, Duration::from_secs(20), 1.5, "playback to advance").await;
+    let advanced =
+        wait_advancing(&client, Duration::from_secs(20), 1.5, "playback to advance").await;
     assert!(time_of(&advanced) > time_of(&playing));
-    assert_eq!(advanced["lastFatal"], Value::Null, "a fatal hls.js error while playing: {advanced:#}");
+    assert_eq!(
+        advanced["lastFatal"],
+        Value::Null,
+        "a fatal hls.js error while playing: {advanced:#}"
+    );
     assert_eq!(advanced["slateShown"], false);
     assert_eq!(advanced["slateVisible"], false);
     assert_eq!(advanced["profile"], "low-latency");
@@ -233,26 +266,47 @@ async fn a_screen_plays_with_overlays_heals_after_ffmpeg_is_killed_and_follows_a
     let pid = common::running_pid(&snapshot, "cam").expect("cam has a pid");
     common::kill(pid, libc::SIGKILL);
     let killed_at = Instant::now();
-    let lost = wait_player(&client, Duration::from_secs(20), "the slate after the kill", |s| {
-        s["slateVisible"] == true && s["slateCount"].as_u64().unwrap_or(0) > slates_before
-    })
+    let lost = wait_player(
+        &client,
+        Duration::from_secs(20),
+        "the slate after the kill",
+        |s| s["slateVisible"] == true && s["slateCount"].as_u64().unwrap_or(0) > slates_before,
+    )
     .await;
     eprintln!("slate {:?} after the kill: {lost}", killed_at.elapsed());
 
     // The engine brings it back; the screen resumes on its own.
-    wait_for(&onair.engine, Duration::from_secs(30), "cam running again", |s| {
-        common::running_pid(s, "cam").is_some_and(|p| p != pid)
-    })
+    wait_for(
+        &onair.engine,
+        Duration::from_secs(30),
+        "cam running again",
+        |s| common::running_pid(s, "cam").is_some_and(|p| p != pid),
+    )
     .await;
-    let resumed = wait_player(&client, Duration::from_secs(40), "playback to resume", |s| {
-        s["state"] == "playing" && s["slateVisible"] == false
-    })
+    let resumed = wait_player(
+        &client,
+        Duration::from_secs(40),
+        "playback to resume",
+        |s| s["state"] == "playing" && s["slateVisible"] == false,
+    )
     .await;
-    eprintln!("resumed {:?} after the kill: {resumed}", killed_at.elapsed());
-    let after = wait_advancing(&client, Duration::from_secs(20), 1.5, "playback to advance after the restart").await;
+    eprintln!(
+        "resumed {:?} after the kill: {resumed}",
+        killed_at.elapsed()
+    );
+    let after = wait_advancing(
+        &client,
+        Duration::from_secs(20),
+        1.5,
+        "playback to advance after the restart",
+    )
+    .await;
     assert!(time_of(&after) > time_of(&resumed) || time_of(&after) >= 1.5);
     assert_eq!(after["slateShown"], false);
-    assert_eq!(after["banner"], "Welcome to the test match", "overlays survive the restart");
+    assert_eq!(
+        after["banner"], "Welcome to the test match",
+        "overlays survive the restart"
+    );
 
     // The operator switches the stream to the stable profile: the open
     // screen follows through /events, with the stable player settings.
@@ -260,11 +314,20 @@ async fn a_screen_plays_with_overlays_heals_after_ffmpeg_is_killed_and_follows_a
         stream: "cam".into(),
         profile: onair::config::Profile::Stable,
     });
-    let switched = wait_player(&client, Duration::from_secs(40), "the switch to stable", |s| {
-        s["profile"] == "stable" && s["liveSync"] == 1.5 && s["state"] == "playing"
-    })
+    let switched = wait_player(
+        &client,
+        Duration::from_secs(40),
+        "the switch to stable",
+        |s| s["profile"] == "stable" && s["liveSync"] == 1.5 && s["state"] == "playing",
+    )
     .await;
-    let stable = wait_advancing(&client, Duration::from_secs(30), 1.5, "playback on the stable profile").await;
+    let stable = wait_advancing(
+        &client,
+        Duration::from_secs(30),
+        1.5,
+        "playback on the stable profile",
+    )
+    .await;
     assert!(time_of(&stable) > time_of(&switched));
     assert_eq!(stable["slateVisible"], false);
 
@@ -275,7 +338,9 @@ async fn a_screen_plays_with_overlays_heals_after_ffmpeg_is_killed_and_follows_a
 
 /// `hls.latency` after a while on each profile. A benchmark, not a test:
 /// `cargo test --release --test browser -- --ignored --nocapture latency`
-/// (`ONAIR_LATENCY_SECONDS` sets how long each profile plays; default 30).
+/// (`ONAIR_LATENCY_SECONDS` sets how long each profile plays, default 30;
+/// `ONAIR_LATENCY_PROFILES` picks the profiles; `ONAIR_LL_HLS_TIME` tries
+/// another low-latency segment length).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: prints figures, run by scripts/bench-latency.sh"]
 async fn latency_per_profile() {
@@ -285,7 +350,9 @@ async fn latency_per_profile() {
         .unwrap_or(30);
     // `ONAIR_LL_HLS_TIME` tries another segment length for low-latency.
     let low_latency = match std::env::var("ONAIR_LL_HLS_TIME") {
-        Ok(seconds) => format!("[profile.low-latency]\nhls_time = {seconds}\ngop_seconds = {seconds}\n\n"),
+        Ok(seconds) => {
+            format!("[profile.low-latency]\nhls_time = {seconds}\ngop_seconds = {seconds}\n\n")
+        }
         Err(_) => String::new(),
     };
     let text = format!(
@@ -295,9 +362,20 @@ async fn latency_per_profile() {
     );
     let onair = Onair::start(&text).await;
     let (driver, client) = open_browser().await;
+    // `ONAIR_LATENCY_PROFILES=stable` measures one profile only (the soak).
+    let only = std::env::var("ONAIR_LATENCY_PROFILES").unwrap_or_default();
     for (stream, profile) in [("fast", "low-latency"), ("safe", "stable")] {
-        client.goto(&onair.url(&format!("/watch/{stream}"))).await.expect("open");
-        wait_player(&client, Duration::from_secs(60), "playback", |s| s["state"] == "playing").await;
+        if !only.is_empty() && !only.split(',').any(|p| p.trim() == profile) {
+            continue;
+        }
+        client
+            .goto(&onair.url(&format!("/watch/{stream}")))
+            .await
+            .expect("open");
+        wait_player(&client, Duration::from_secs(60), "playback", |s| {
+            s["state"] == "playing"
+        })
+        .await;
         let started = Instant::now();
         let mut samples = Vec::new();
         while started.elapsed() < Duration::from_secs(seconds) {

@@ -385,6 +385,41 @@ async fn head_and_range_requests_are_answered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_too_big_for_the_memory_cache_is_streamed_from_disk_the_same_way() {
+    let onair = Onair::start(&idle_stream()).await;
+    let data = pattern(17 * 1024 * 1024);
+    write(&onair.hls_dir().join("cam1").join("init.mp4"), &data);
+    let http = onair.http();
+    blocking(move || {
+        let head = http.head("/hls/cam1/init.mp4");
+        assert_eq!(head.status, 200);
+        assert_eq!(
+            head.header("content-length"),
+            Some(data.len().to_string().as_str())
+        );
+        assert_eq!(head.header("content-type"), Some("video/mp4"));
+        let part = http.get_with(
+            "/hls/cam1/init.mp4",
+            &[("Range", "bytes=16777216-16777315")],
+        );
+        assert_eq!(part.status, 206);
+        assert_eq!(part.body, data[16_777_216..16_777_316].to_vec());
+        let whole = http.get("/hls/cam1/init.mp4");
+        assert_eq!(whole.status, 200);
+        assert_eq!(whole.header("access-control-allow-origin"), Some("*"));
+        assert!(
+            whole
+                .header("cache-control")
+                .unwrap_or("")
+                .contains("max-age=")
+        );
+        assert!(whole.body == data, "the streamed body differs");
+    })
+    .await;
+    onair.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_outside_hls_dir_is_reachable() {
     let onair = Onair::start(&idle_stream()).await;
     let hls = onair.hls_dir();

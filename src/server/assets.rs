@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use tower_http::services::ServeDir;
 use tower_http::services::fs::DefaultServeDirFallback;
 
@@ -59,9 +59,19 @@ const EMBEDDED: &[Embedded] = &[
 
 /// Asset files: the operator's directory first, then the embedded copies.
 #[derive(Clone)]
-pub(crate) struct Assets {
+pub(crate) struct Assets(Arc<AssetsInner>);
+
+pub(crate) struct AssetsInner {
     dir: PathBuf,
     disk: ServeDir<DefaultServeDirFallback, ConfinedFiles>,
+}
+
+impl std::ops::Deref for Assets {
+    type Target = AssetsInner;
+
+    fn deref(&self) -> &AssetsInner {
+        &self.0
+    }
 }
 
 impl Assets {
@@ -71,7 +81,7 @@ impl Assets {
         let disk = ServeDir::with_backend(&dir, backend)
             .append_index_html_on_directories(false)
             .redirect_to_trailing_slash(false);
-        Assets { dir, disk }
+        Assets(Arc::new(AssetsInner { dir, disk }))
     }
 
     /// The text of an asset (the player page template), from disk if the
@@ -102,8 +112,12 @@ fn etag(body: &[u8]) -> String {
     format!("\"{hash:016x}\"")
 }
 
-/// `GET`/`HEAD /assets/{*path}`.
+/// `GET`/`HEAD /assets/{*path}`, readable from any origin.
 pub(crate) async fn serve(State(assets): State<Assets>, request: Request) -> Response {
+    super::cors::allow_any_origin(serve_asset(assets, request).await)
+}
+
+async fn serve_asset(assets: Assets, request: Request) -> Response {
     let Some(relative) = request
         .uri()
         .path()

@@ -14,6 +14,7 @@
 //! which never changes, costs one `stat` instead of a read.
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{self, Cursor};
@@ -58,6 +59,7 @@ struct Cache {
 struct Cached {
     identity: Identity,
     data: Bytes,
+    etag: HeaderValue,
     last_used: u64,
     resolved_at: Instant,
 }
@@ -73,6 +75,12 @@ struct Identity {
 }
 
 impl Identity {
+    /// A strong validator: `"<len>-<mtime ns>"` in hex.
+    fn etag(&self) -> HeaderValue {
+        HeaderValue::from_str(&format!("\"{:x}-{:x}\"", self.len, self.mtime_ns))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+    }
+
     fn of(meta: &std::fs::Metadata) -> Identity {
         Identity {
             dev: meta.dev(),
@@ -165,10 +173,31 @@ impl File for OpenedFile {
     }
 }
 
+/// A file as the fast path of a handler sees it.
+pub(crate) enum Fetched {
+    /// The whole file, from memory, with a strong validator.
+    Memory {
+        /// The bytes (shared with the cache: no copy).
+        data: Bytes,
+        /// `"<len>-<mtime>"` in hex: changes whenever the file does.
+        etag: HeaderValue,
+    },
+    /// A file too big to cache: serve it from disk.
+    Large,
+    /// A directory: never listed.
+    Dir,
+}
+
+/// A request path checked: answered already, or to be read from disk.
+enum Located {
+    Done(Resolved),
+    Read(PathBuf),
+}
+
 /// The outcome of resolving one request path.
 enum Resolved {
     Dir(FileInfo),
-    Memory(Bytes, FileInfo),
+    Memory(Bytes, FileInfo, HeaderValue),
     Disk(std::fs::File, FileInfo),
 }
 
@@ -187,14 +216,35 @@ impl ConfinedFiles {
         }
     }
 
+    /// The file at `relative` (already percent-decoded) under the root, or
+    /// "not found" for anything that would leave it.
+    pub(crate) async fn fetch(&self, relative: &str) -> io::Result<Fetched> {
+        let Some(path) = join_inside(&self.inner.root, relative) else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "not a plain relative path",
+            ));
+        };
+        Ok(match self.resolve(path).await? {
+            Resolved::Memory(data, _, etag) => Fetched::Memory { data, etag },
+            Resolved::Disk(..) => Fetched::Large,
+            Resolved::Dir(_) => Fetched::Dir,
+        })
+    }
+
     async fn resolve(&self, path: PathBuf) -> io::Result<Resolved> {
         if let Some(hit) = self.inner.recent(&path) {
             return Ok(hit);
         }
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.resolve_blocking(&path))
-            .await
-            .map_err(|e| io::Error::other(format!("file task failed: {e}")))?
+        match self.inner.locate(&path)? {
+            Located::Done(resolved) => Ok(resolved),
+            Located::Read(real) => {
+                let inner = Arc::clone(&self.inner);
+                tokio::task::spawn_blocking(move || inner.load(&path, &real))
+                    .await
+                    .map_err(|e| io::Error::other(format!("file task failed: {e}")))?
+            }
+        }
     }
 }
 
@@ -231,11 +281,66 @@ impl Inner {
             len: entry.data.len() as u64,
             modified: system_time_of(entry.identity.mtime_ns),
         };
-        Some(Resolved::Memory(entry.data.clone(), info))
+        Some(Resolved::Memory(
+            entry.data.clone(),
+            info,
+            entry.etag.clone(),
+        ))
     }
 
-    fn resolve_blocking(&self, requested: &Path) -> io::Result<Resolved> {
+    /// Where a request lands, checked against the root, and the cached
+    /// bytes if they are still current: a few `stat`-like calls on a local
+    /// directory, cheap enough to make on the async workers.
+    fn locate(&self, requested: &Path) -> io::Result<Located> {
+        let (real, meta) = self.real_path(requested)?;
+        let info = FileInfo::of(&meta);
+        if meta.is_dir() {
+            return Ok(Located::Done(Resolved::Dir(info)));
+        }
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "not a regular file",
+            ));
+        }
+        match self.cached(requested, Identity::of(&meta)) {
+            Some((data, etag)) => Ok(Located::Done(Resolved::Memory(data, info, etag))),
+            None => Ok(Located::Read(real)),
+        }
+    }
+
+    /// The real location of a requested path and its metadata, or "not
+    /// found" if it is outside the root. Below the root, each component is
+    /// `lstat`ed: with no symbolic link on the way (the usual case) that is
+    /// the whole check; a link sends the path through `canonicalize`.
+    fn real_path(&self, requested: &Path) -> io::Result<(PathBuf, std::fs::Metadata)> {
         let root = self.canonical_root()?;
+        if let Ok(relative) = requested.strip_prefix(&self.root) {
+            // The canonical root has no link in it by definition.
+            let mut path = root.clone();
+            let mut meta = None;
+            let mut linked = false;
+            for component in relative.components() {
+                match component {
+                    std::path::Component::Normal(part) => path.push(part),
+                    std::path::Component::CurDir => continue,
+                    _ => return Err(io::Error::new(io::ErrorKind::NotFound, "not a plain path")),
+                }
+                let found = std::fs::symlink_metadata(&path)?;
+                if found.file_type().is_symlink() {
+                    linked = true;
+                    break;
+                }
+                meta = Some(found);
+            }
+            if !linked {
+                let meta = match meta {
+                    Some(meta) => meta,
+                    None => std::fs::metadata(&path)?,
+                };
+                return Ok((path, meta));
+            }
+        }
         let real = std::fs::canonicalize(requested)?;
         if !real.starts_with(&root) {
             return Err(io::Error::new(
@@ -244,21 +349,12 @@ impl Inner {
             ));
         }
         let meta = std::fs::metadata(&real)?;
-        let info = FileInfo::of(&meta);
-        if meta.is_dir() {
-            return Ok(Resolved::Dir(info));
-        }
-        if !meta.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                "not a regular file",
-            ));
-        }
-        let identity = Identity::of(&meta);
-        if let Some(data) = self.cached(requested, identity) {
-            return Ok(Resolved::Memory(data, info));
-        }
-        let file = std::fs::File::open(&real)?;
+        Ok((real, meta))
+    }
+
+    /// Reads a file that is not cached yet (blocking: run off the workers).
+    fn load(&self, requested: &Path, real: &Path) -> io::Result<Resolved> {
+        let file = std::fs::File::open(real)?;
         // Identity of what was actually opened, which may be newer than the stat.
         let meta = file.metadata()?;
         let info = FileInfo::of(&meta);
@@ -271,11 +367,19 @@ impl Inner {
             len: data.len() as u64,
             ..info
         };
-        self.store(requested, identity, data.clone());
-        Ok(Resolved::Memory(data, info))
+        let etag = self.store(requested, identity, data.clone());
+        Ok(Resolved::Memory(data, info, etag))
     }
 
-    fn cached(&self, path: &Path, identity: Identity) -> Option<Bytes> {
+    #[cfg(test)]
+    fn resolve_blocking(&self, requested: &Path) -> io::Result<Resolved> {
+        match self.locate(requested)? {
+            Located::Done(resolved) => Ok(resolved),
+            Located::Read(real) => self.load(requested, &real),
+        }
+    }
+
+    fn cached(&self, path: &Path, identity: Identity) -> Option<(Bytes, HeaderValue)> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.clock += 1;
         let clock = cache.clock;
@@ -285,16 +389,19 @@ impl Inner {
         }
         entry.last_used = clock;
         entry.resolved_at = Instant::now();
-        Some(entry.data.clone())
+        Some((entry.data.clone(), entry.etag.clone()))
     }
 
-    fn store(&self, path: &Path, identity: Identity, data: Bytes) {
+    /// Keeps a file's bytes; returns its validator.
+    fn store(&self, path: &Path, identity: Identity, data: Bytes) -> HeaderValue {
+        let etag = identity.etag();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.clock += 1;
         let size = data.len() as u64;
         let entry = Cached {
             identity,
             data,
+            etag: etag.clone(),
             last_used: cache.clock,
             resolved_at: Instant::now(),
         };
@@ -315,7 +422,27 @@ impl Inner {
                 cache.bytes -= gone.data.len() as u64;
             }
         }
+        etag
     }
+}
+
+/// `root` joined with a decoded relative path, or `None` if the path has a
+/// `..`, a backslash or a NUL in it (the same rules as `ServeDir`).
+pub(crate) fn join_inside(root: &Path, relative: &str) -> Option<PathBuf> {
+    let mut path = root.to_path_buf();
+    let mut any = false;
+    for part in relative.split('/') {
+        match part {
+            "" | "." => continue,
+            ".." => return None,
+            _ if part.contains(['\\', '\0']) => return None,
+            _ => {
+                path.push(part);
+                any = true;
+            }
+        }
+    }
+    any.then_some(path)
 }
 
 fn read_all(mut file: std::fs::File, expected: u64) -> io::Result<Bytes> {
@@ -342,7 +469,7 @@ impl Backend for ConfinedFiles {
         let this = self.clone();
         Box::pin(async move {
             match this.resolve(path).await? {
-                Resolved::Memory(data, info) => Ok(OpenedFile::Memory(Cursor::new(data), info)),
+                Resolved::Memory(data, info, _) => Ok(OpenedFile::Memory(Cursor::new(data), info)),
                 Resolved::Disk(file, info) => {
                     Ok(OpenedFile::Disk(tokio::fs::File::from_std(file), info))
                 }
@@ -355,7 +482,9 @@ impl Backend for ConfinedFiles {
         let this = self.clone();
         Box::pin(async move {
             Ok(match this.resolve(path).await? {
-                Resolved::Dir(info) | Resolved::Memory(_, info) | Resolved::Disk(_, info) => info,
+                Resolved::Dir(info) | Resolved::Memory(_, info, _) | Resolved::Disk(_, info) => {
+                    info
+                }
             })
         })
     }
@@ -371,17 +500,37 @@ mod tests {
         let files = ConfinedFiles::new(dir.path(), |_| false);
         let path = dir.path().join("index.m3u8");
         std::fs::write(&path, "one").expect("write");
-        let Ok(Resolved::Memory(first, _)) = files.inner.resolve_blocking(&path) else {
+        let Ok(Resolved::Memory(first, ..)) = files.inner.resolve_blocking(&path) else {
             panic!("expected a cached read");
         };
         let tmp = dir.path().join("index.m3u8.tmp");
         std::fs::write(&tmp, "second").expect("write");
         std::fs::rename(&tmp, &path).expect("rename");
-        let Ok(Resolved::Memory(second, _)) = files.inner.resolve_blocking(&path) else {
+        let Ok(Resolved::Memory(second, ..)) = files.inner.resolve_blocking(&path) else {
             panic!("expected a cached read");
         };
         assert_eq!(&first[..], b"one");
         assert_eq!(&second[..], b"second");
+    }
+
+    #[test]
+    fn joined_paths_stay_below_the_root() {
+        let root = Path::new("/srv/hls");
+        assert_eq!(
+            join_inside(root, "/cam/index.m3u8"),
+            Some(root.join("cam/index.m3u8"))
+        );
+        assert_eq!(
+            join_inside(root, "cam/./seg.ts"),
+            Some(root.join("cam/seg.ts"))
+        );
+        assert_eq!(
+            join_inside(root, "//etc/passwd"),
+            Some(root.join("etc/passwd"))
+        );
+        assert_eq!(join_inside(root, "cam/../../x.ts"), None);
+        assert_eq!(join_inside(root, "..\\x.ts"), None);
+        assert_eq!(join_inside(root, "/"), None);
     }
 
     #[test]
@@ -394,6 +543,38 @@ mod tests {
         std::os::unix::fs::symlink(&secret, &link).expect("symlink");
         let files = ConfinedFiles::new(dir.path(), |_| false);
         let err = files.inner.resolve_blocking(&link).err().expect("refused");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_symlink_inside_the_root_is_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("cam")).expect("mkdir");
+        std::fs::write(dir.path().join("cam").join("seg-1.ts"), "inside").expect("write");
+        std::os::unix::fs::symlink(dir.path().join("cam"), dir.path().join("alias"))
+            .expect("symlink");
+        let files = ConfinedFiles::new(dir.path(), |_| false);
+        let Ok(Resolved::Memory(data, ..)) = files
+            .inner
+            .resolve_blocking(&dir.path().join("alias").join("seg-1.ts"))
+        else {
+            panic!("a link that stays inside is served");
+        };
+        assert_eq!(&data[..], b"inside");
+    }
+
+    #[test]
+    fn a_directory_symlink_out_of_the_root_is_not_found() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("seg-1.ts"), "secret").expect("write");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).expect("symlink");
+        let files = ConfinedFiles::new(dir.path(), |_| false);
+        let err = files
+            .inner
+            .resolve_blocking(&dir.path().join("out").join("seg-1.ts"))
+            .err()
+            .expect("refused");
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 

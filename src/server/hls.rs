@@ -6,12 +6,13 @@
 //! [`super::confined`]). Playlists change every segment, so they are never
 //! cached by clients; segments never change, so they may be cached for long.
 
-use super::confined::ConfinedFiles;
-use axum::body::Body;
+use super::confined::{ConfinedFiles, Fetched};
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use std::path::Path;
+use std::sync::Arc;
 use tower_http::services::ServeDir;
 
 /// Cache lifetime of a segment: its name is unique (epoch numbering), so it
@@ -71,25 +72,45 @@ fn is_immutable(path: &Path) -> bool {
 }
 
 /// The HLS directory as a service: shared by every connection.
+///
+/// Files in the memory cache (every playlist and segment in practice) are
+/// answered straight from it, without a copy; a file too big to cache goes
+/// through `ServeDir`, which streams it from disk. Both answer HEAD, Range
+/// and conditional requests.
 #[derive(Clone)]
-pub(crate) struct HlsFiles {
+pub(crate) struct HlsFiles(Arc<HlsInner>);
+
+pub(crate) struct HlsInner {
+    files: ConfinedFiles,
     serve: ServeDir<tower_http::services::fs::DefaultServeDirFallback, ConfinedFiles>,
+}
+
+impl std::ops::Deref for HlsFiles {
+    type Target = HlsInner;
+
+    fn deref(&self) -> &HlsInner {
+        &self.0
+    }
 }
 
 impl HlsFiles {
     /// Serves `hls_dir`.
     pub(crate) fn new(hls_dir: &Path) -> HlsFiles {
-        let backend = ConfinedFiles::new(hls_dir, is_immutable);
-        let serve = ServeDir::with_backend(hls_dir, backend)
+        let files = ConfinedFiles::new(hls_dir, is_immutable);
+        let serve = ServeDir::with_backend(hls_dir, files.clone())
             .append_index_html_on_directories(false)
             .redirect_to_trailing_slash(false)
             .with_buf_chunk_size(CHUNK_SIZE);
-        HlsFiles { serve }
+        HlsFiles(Arc::new(HlsInner { files, serve }))
     }
 }
 
-/// `GET`/`HEAD /hls/{*path}`.
+/// `GET`/`HEAD /hls/{*path}`, readable from any origin.
 pub(crate) async fn serve(State(files): State<HlsFiles>, request: Request) -> Response {
+    super::cors::allow_any_origin(serve_file(files, request).await)
+}
+
+async fn serve_file(files: HlsFiles, request: Request) -> Response {
     let Some(relative) = request.uri().path().strip_prefix("/hls") else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -98,6 +119,15 @@ pub(crate) async fn serve(State(files): State<HlsFiles>, request: Request) -> Re
     let Some(kind) = decoded.as_deref().and_then(HlsKind::of) else {
         return not_found();
     };
+    let decoded = decoded.unwrap_or_default();
+    match files.files.fetch(&decoded).await {
+        Ok(Fetched::Memory { data, etag }) => {
+            return from_memory(request.headers(), data, etag, kind);
+        }
+        Ok(Fetched::Large) => {}
+        Ok(Fetched::Dir) => return not_found(),
+        Err(error) => return error_response(&error),
+    }
     let Ok(uri) = relative.parse::<Uri>() else {
         return StatusCode::BAD_REQUEST.into_response();
     };
@@ -131,6 +161,92 @@ fn with_hls_headers(mut response: Response, kind: HlsKind) -> Response {
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// A whole file from memory: 200, 206 for one satisfiable range, 416 for
+/// an unsatisfiable one, 304 when the client's copy is current. HEAD gets
+/// the same headers (axum drops the body and keeps the length).
+fn from_memory(request: &HeaderMap, data: Bytes, etag: HeaderValue, kind: HlsKind) -> Response {
+    let matches = |value: &HeaderValue| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',').any(|t| {
+                let t = t.trim();
+                t == "*" || t.trim_start_matches("W/").as_bytes() == etag.as_bytes()
+            })
+        })
+    };
+    let not_modified = request.get(header::IF_NONE_MATCH).is_some_and(matches);
+    let range = request
+        .get(header::RANGE)
+        .filter(|_| request.get(header::IF_RANGE).is_none_or(matches));
+    let mut headers = HeaderMap::with_capacity(8);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(kind.content_type()),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(kind.cache_control()),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::ETAG, etag.clone());
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    let len = data.len() as u64;
+    let range = range
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_range(v, len));
+    match range {
+        None => (headers, data).into_response(),
+        Some(Ok((start, end))) => {
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                headers.insert(header::CONTENT_RANGE, value);
+            }
+            let part = data.slice(start as usize..=end as usize);
+            (StatusCode::PARTIAL_CONTENT, headers, part).into_response()
+        }
+        Some(Err(())) => {
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                headers.insert(header::CONTENT_RANGE, value);
+            }
+            (StatusCode::RANGE_NOT_SATISFIABLE, headers).into_response()
+        }
+    }
+}
+
+/// One byte range of a `Range` header, inclusive. `None`: ignore the header
+/// (not bytes, several ranges, malformed: RFC 9110 lets a server answer 200);
+/// `Some(Err)`: unsatisfiable.
+fn parse_range(value: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = value.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let (first, last) = (first.trim(), last.trim());
+    let range = if first.is_empty() {
+        let suffix: u64 = last.parse().ok()?;
+        if suffix == 0 || len == 0 {
+            return Some(Err(()));
+        }
+        (len.saturating_sub(suffix), len - 1)
+    } else {
+        let start: u64 = first.parse().ok()?;
+        let end: u64 = if last.is_empty() {
+            u64::MAX
+        } else {
+            last.parse().ok()?
+        };
+        if end < start {
+            return None;
+        }
+        if start >= len {
+            return Some(Err(()));
+        }
+        (start, end.min(len - 1))
+    };
+    Some(Ok(range))
 }
 
 fn not_found() -> Response {
@@ -192,6 +308,20 @@ mod tests {
         assert_eq!(HlsKind::of("/cam1/index.m3u8.tmp"), None);
         assert_eq!(HlsKind::of("/cam1/"), None);
         assert_eq!(HlsKind::of("/cam1"), None);
+    }
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=90-500", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-500", 100), Some(Ok((0, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=-0", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("bytes=9-1", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod api;
 mod assets;
 mod confined;
+mod cors;
 mod events;
 mod hls;
 mod listener;
@@ -17,7 +18,7 @@ mod pages;
 use crate::engine::Engine;
 use axum::Router;
 use axum::extract::FromRef;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -26,7 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tower_http::cors::{Any, CorsLayer};
 
 /// What the HTTP server reports about itself (shown in the console header).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -125,12 +125,12 @@ pub async fn start(engine: Engine) -> Result<Server, ServerError> {
         source,
     })?;
     let traffic = Arc::new(Traffic::default());
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         engine: engine.clone(),
         hls: hls::HlsFiles::new(&config.server.hls_dir),
         assets: assets::Assets::new(assets::dir_beside(&config.path)),
         traffic: Arc::clone(&traffic),
-    };
+    }));
     let app = router(state);
     let (stats_tx, stats_rx) = watch::channel(ServerStats {
         listen: local.to_string(),
@@ -157,13 +157,24 @@ pub async fn start(engine: Engine) -> Result<Server, ServerError> {
 }
 
 /// What every handler can reach: read-only views of the engine and the
-/// server's own counters.
+/// server's own counters. Cloned for every request, so it is one `Arc`.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+pub(crate) struct Shared {
     engine: Engine,
     hls: hls::HlsFiles,
     assets: assets::Assets,
     traffic: Arc<Traffic>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for hls::HlsFiles {
@@ -203,15 +214,6 @@ impl Traffic {
 }
 
 fn router(state: AppState) -> Router {
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers(Any)
-        .expose_headers(Any);
-    let files = Router::new()
-        .route("/hls/{*path}", get(hls::serve))
-        .route("/assets/{*path}", get(assets::serve))
-        .layer(cors);
     Router::new()
         .route("/", get(pages::index))
         .route("/screen/{name}", get(pages::screen))
@@ -221,11 +223,12 @@ fn router(state: AppState) -> Router {
         .route("/api/watch/{*stream}", get(api::watch))
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))
-        .merge(files)
+        .route("/hls/{*path}", get(hls::serve).options(cors::preflight))
+        .route(
+            "/assets/{*path}",
+            get(assets::serve).options(cors::preflight),
+        )
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.traffic),
-            metrics::count_traffic,
-        ))
+        .layer(metrics::CountTraffic(Arc::clone(&state.traffic)))
         .with_state(state)
 }
