@@ -1,5 +1,5 @@
-//! Runs the engine and the HTTP server on a streams file, with no console:
-//! what the benchmarks in `scripts/` measure.
+//! Runs the engine and the HTTP server on a streams file, with no console
+//! (saving the file applies it): what the benchmarks in `scripts/` measure.
 //!
 //! `cargo run --release --example serve -- streams.toml` — SIGINT or SIGTERM stops.
 
@@ -16,7 +16,9 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| "streams.toml".into()),
     );
     let config = onair::config::load_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config_path = config.path.clone();
     let (engine, task) = Engine::start(config, EngineOptions { write_back: false })?;
+    let _watcher = onair::reload::watch_config(&config_path, engine.clone())?;
     let server = onair::server::start(engine.clone()).await?;
     eprintln!("onair: serving on http://{}", server.local_addr());
     let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;

@@ -32,6 +32,20 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     })
 }
 
+/// Binds `addr`, trying for a second while a listener this server just let
+/// go releases the port.
+async fn bind_soon(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        match bind(addr).await {
+            Err(ServerError::PortInUse { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Tells the event streams of one listener that it is closing, so that a
 /// graceful stop does not wait forever on a screen's open `/events`.
 #[derive(Clone)]
@@ -70,10 +84,23 @@ impl Serving {
         Serving { closing, task }
     }
 
-    /// Stops accepting at once (the port is free when this starts waiting),
-    /// then gives requests in flight `grace` to finish.
-    async fn close(self, grace: Duration) {
+    /// A placeholder when no address could be bound at all.
+    fn idle() -> Serving {
+        let (closing, _) = watch::channel(true);
+        Serving {
+            closing,
+            task: tokio::spawn(async {}),
+        }
+    }
+
+    /// Stops accepting: the listener is dropped (and its port free) a moment later.
+    fn stop_accepting(&self) {
         let _ = self.closing.send(true);
+    }
+
+    /// Stops accepting, then gives requests in flight `grace` to finish.
+    async fn finish(self, grace: Duration) {
+        self.stop_accepting();
         let mut task = self.task;
         if tokio::time::timeout(grace, &mut task).await.is_err() {
             task.abort();
@@ -136,7 +163,7 @@ impl Follower {
                 _ = stats_tick.tick() => self.publish_stats(),
             }
         }
-        serving.close(self.grace).await;
+        serving.finish(self.grace).await;
     }
 
     /// The address to move to, if the snapshot asks for a different one.
@@ -179,34 +206,75 @@ impl Follower {
         old: Serving,
         pending: &mut Option<SocketAddr>,
     ) -> Serving {
-        match bind(next).await {
-            Ok(listener) => {
-                let Ok(local) = listener.local_addr() else {
-                    return old;
-                };
-                let serving = Serving::start(listener, &self.app);
-                let grace = self.grace;
-                tokio::spawn(old.close(grace));
-                tracing::info!(listen = %local, "HTTP server moved");
-                self.configured = next;
-                *pending = None;
-                *self.local_addr.lock().unwrap_or_else(|p| p.into_inner()) = local;
-                self.stats.send_modify(|stats| {
-                    stats.listen = local.to_string();
-                    stats.error = None;
-                });
-                serving
+        let current = self.current_addr();
+        let (listener, old) = match bind(next).await {
+            Ok(listener) => (listener, Some(old)),
+            Err(ServerError::PortInUse { .. }) if next.port() == current.port() => {
+                // The port is held by this very server (127.0.0.1:8080 ->
+                // 0.0.0.0:8080): let it go, then take it on the new address,
+                // or take the old one back.
+                old.stop_accepting();
+                match bind_soon(next).await {
+                    Ok(listener) => (listener, Some(old)),
+                    Err(error) => {
+                        let back = bind_soon(current).await;
+                        tokio::spawn(old.finish(self.grace));
+                        return match back {
+                            Ok(listener) => {
+                                self.refuse(
+                                    next,
+                                    pending,
+                                    format!("{error}; still serving on {current}"),
+                                );
+                                Serving::start(listener, &self.app)
+                            }
+                            Err(lost) => {
+                                let text = format!(
+                                    "{error}; and {current} could not be taken back: {lost}"
+                                );
+                                tracing::error!(error = %text, "HTTP server has no address");
+                                self.refuse(next, pending, text);
+                                // Nothing listens now; the retry tick keeps trying `next`.
+                                Serving::idle()
+                            }
+                        };
+                    }
+                }
             }
             Err(error) => {
-                let text = format!("{error}; still serving on {}", self.current_addr());
-                if *pending != Some(next) {
-                    tracing::warn!(error = %text, "HTTP server cannot move");
-                }
-                *pending = Some(next);
-                self.set_error(Some(text));
-                old
+                self.refuse(
+                    next,
+                    pending,
+                    format!("{error}; still serving on {current}"),
+                );
+                return old;
             }
+        };
+        let Ok(local) = listener.local_addr() else {
+            return old.unwrap_or_else(Serving::idle);
+        };
+        let serving = Serving::start(listener, &self.app);
+        if let Some(old) = old {
+            tokio::spawn(old.finish(self.grace));
         }
+        tracing::info!(listen = %local, "HTTP server moved");
+        self.configured = next;
+        *pending = None;
+        *self.local_addr.lock().unwrap_or_else(|p| p.into_inner()) = local;
+        self.stats.send_modify(|stats| {
+            stats.listen = local.to_string();
+            stats.error = None;
+        });
+        serving
+    }
+
+    /// Records a move that could not be made (it is tried again later).
+    fn refuse(&self, next: SocketAddr, pending: &mut Option<SocketAddr>, text: String) {
+        if *pending != Some(next) {
+            tracing::warn!(error = %text, "HTTP server cannot move");
+        }
+        *pending = Some(next);
+        self.set_error(Some(text));
     }
 
     fn current_addr(&self) -> SocketAddr {
