@@ -25,6 +25,27 @@ impl Peers {
     }
 }
 
+impl Peers {
+    /// A source that loops `file` in real time into `url` (`format` muxer,
+    /// then any extra output options such as `-listen 1`).
+    fn feed(&mut self, file: &str, format: &str, extra: &[&str], url: &str) {
+        let mut args = vec![
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            file,
+            "-c",
+            "copy",
+            "-f",
+            format,
+        ];
+        args.extend_from_slice(extra);
+        args.push(url);
+        self.spawn(&args);
+    }
+}
+
 impl Drop for Peers {
     fn drop(&mut self) {
         for child in &mut self.0 {
@@ -121,18 +142,12 @@ async fn every_input_and_output_kind_works_on_both_profiles() {
         ));
 
         let port = udp_port();
-        peers.spawn(&[
-            "-re",
-            "-stream_loop",
-            "-1",
-            "-i",
+        peers.feed(
             &source,
-            "-c",
-            "copy",
-            "-f",
             "mpegts",
+            &[],
             &format!("udp://127.0.0.1:{port}?pkt_size=1316"),
-        ]);
+        );
         hls_names.push(add(
             format!("udp-{tag}"),
             format!("udp://127.0.0.1:{port}"),
@@ -141,18 +156,12 @@ async fn every_input_and_output_kind_works_on_both_profiles() {
         ));
 
         let port = free_port();
-        peers.spawn(&[
-            "-re",
-            "-stream_loop",
-            "-1",
-            "-i",
+        peers.feed(
             &source,
-            "-c",
-            "copy",
-            "-f",
             "mpegts",
+            &[],
             &format!("srt://127.0.0.1:{port}?mode=listener"),
-        ]);
+        );
         hls_names.push(add(
             format!("srt-{tag}"),
             format!("srt://127.0.0.1:{port}?mode=caller"),
@@ -161,20 +170,12 @@ async fn every_input_and_output_kind_works_on_both_profiles() {
         ));
 
         let port = free_port();
-        peers.spawn(&[
-            "-re",
-            "-stream_loop",
-            "-1",
-            "-i",
+        peers.feed(
             &source,
-            "-c",
-            "copy",
-            "-f",
             "flv",
-            "-listen",
-            "1",
+            &["-listen", "1"],
             &format!("rtmp://127.0.0.1:{port}/live/feed"),
-        ]);
+        );
         hls_names.push(add(
             format!("rtmp-{tag}"),
             format!("rtmp://127.0.0.1:{port}/live/feed"),
