@@ -24,6 +24,8 @@ const HISTORY_KEPT: usize = 30;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Longest restart delay.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Extra time the watchdog gives a new FFmpeg to produce its first output.
+const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// A process that ran this long resets the backoff.
 const HEALTHY_RESET: Duration = Duration::from_secs(60);
 
@@ -395,7 +397,14 @@ impl StreamTask {
         let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
 
         loop {
-            let stall_at = last_advance + self.launch.spec.stall_timeout;
+            // Opening and probing a network source can take several seconds
+            // before the first progress: the watchdog allows for it once.
+            let allowed = if running_since.is_none() {
+                self.launch.spec.stall_timeout + STARTUP_GRACE
+            } else {
+                self.launch.spec.stall_timeout
+            };
+            let stall_at = last_advance + allowed;
             tokio::select! {
                 msg = self.control.recv() => match msg {
                     Some(Control::Enable) => {}
@@ -472,7 +481,7 @@ impl StreamTask {
                     return RunEnd::Exited(healthy(running_since));
                 },
                 _ = tokio::time::sleep_until(stall_at) => {
-                    let secs = self.launch.spec.stall_timeout.as_secs_f64();
+                    let secs = allowed.as_secs_f64();
                     self.update(|s| {
                         s.stalls += 1;
                         s.last_error = Some(format!("stalled: no progress for {secs:.0} s"));

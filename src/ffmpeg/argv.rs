@@ -90,6 +90,10 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
                 format_seconds(profile.hls_time),
                 "-hls_list_size".into(),
                 profile.hls_list_size.to_string(),
+                // Short first segments: a screen gets a picture soon after a
+                // (re)start instead of after a whole hls_time.
+                "-hls_init_time".into(),
+                format_seconds(profile.hls_time.min(1.0)),
                 "-hls_flags".into(),
                 "delete_segments+temp_file+independent_segments+program_date_time".into(),
                 "-hls_start_number_source".into(),

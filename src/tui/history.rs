@@ -53,7 +53,6 @@ impl CpuHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{OutputKind, Profile};
     use crate::engine::{StreamSnapshot, StreamState};
 
     fn snapshot(at: UnixMillis, streams: &[(&str, Option<f32>)]) -> Snapshot {
@@ -65,25 +64,10 @@ mod tests {
                     name: name.to_string(),
                     enabled: true,
                     state: StreamState::Running,
-                    profile: Profile::Stable,
-                    output_kind: OutputKind::Hls,
                     output: "hls".into(),
-                    input: String::new(),
-                    command: String::new(),
                     pid: Some(7),
-                    running_since: None,
                     cpu_percent: *cpu,
-                    rss_bytes: None,
-                    fps: None,
-                    bitrate_kbps: None,
-                    speed: None,
-                    frames: None,
-                    drop_frames: None,
-                    restarts: 0,
-                    stalls: 0,
-                    last_error: None,
-                    stderr_tail: Vec::new(),
-                    history: Vec::new(),
+                    ..StreamSnapshot::default()
                 })
                 .collect(),
             ..Snapshot::default()

@@ -18,24 +18,9 @@ pub fn bare_stream(name: &str, state: StreamState) -> StreamSnapshot {
         enabled: !matches!(state, StreamState::Stopped),
         state,
         profile: Profile::LowLatency,
-        output_kind: OutputKind::Hls,
         output: "hls".to_string(),
-        input: String::new(),
         command: format!("ffmpeg -hide_banner -i {name}.ts -f hls {name}/index.m3u8"),
-        pid: None,
-        running_since: None,
-        cpu_percent: None,
-        rss_bytes: None,
-        fps: None,
-        bitrate_kbps: None,
-        speed: None,
-        frames: None,
-        drop_frames: None,
-        restarts: 0,
-        stalls: 0,
-        last_error: None,
-        stderr_tail: Vec::new(),
-        history: Vec::new(),
+        ..StreamSnapshot::default()
     }
 }
 
