@@ -4,7 +4,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use onair::config::{self, Config};
 use onair::engine::{Command, Engine, EngineOptions};
-use onair::server::ServerStats;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -101,8 +100,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         eprintln!("onair: warning: {warning}");
     }
     let config_path = config.path.clone();
-    let listen = config.server.listen.to_string();
     let (engine, task) = Engine::start(config, EngineOptions::default())?;
+    let server = match onair::server::start(engine.clone()).await {
+        Ok(server) => server,
+        Err(e) => {
+            engine.send(Command::Shutdown);
+            task.wait().await;
+            return Err(e.into());
+        }
+    };
     let _watcher = match onair::reload::watch_config(&config_path, engine.clone()) {
         Ok(watcher) => Some(watcher),
         Err(e) => {
@@ -110,16 +116,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             None
         }
     };
-    let (_server_stats_tx, server_stats) = tokio::sync::watch::channel(ServerStats {
-        listen,
-        ..ServerStats::default()
-    });
     if cli.headless {
-        return onair::headless::run(engine, task)
+        eprintln!("onair: screens on http://{}/", server.local_addr());
+        let result = onair::headless::run(engine, task)
             .await
             .context("headless mode");
+        server.shutdown().await;
+        return result;
     }
-    match onair::tui::run(engine.clone(), server_stats).await {
+    let console = onair::tui::run(engine.clone(), server.stats()).await;
+    let result = match console {
         Ok(()) => {
             say("onair: stopping every stream…");
             engine.send(Command::Shutdown);
@@ -136,7 +142,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             run_without_terminal(engine, task).await
         }
-    }
+    };
+    server.shutdown().await;
+    result
 }
 
 /// Prints a line if there is still somewhere to print it (`eprintln!` would

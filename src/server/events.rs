@@ -1,0 +1,187 @@
+//! `/events`: Server-Sent Events, so an open page follows the engine
+//! without reloading.
+//!
+//! - `/events?screen=NAME` (a screen) and `/events?stream=NAME` (a bare
+//!   stream's player): a `view` event with what the player needs, at once and
+//!   then whenever it changes (the screen's overlays or stream, the stream's
+//!   profile or state, a new FFmpeg).
+//! - `/events`: a `snapshot` event with every new snapshot, and a `screens`
+//!   event whenever the list of screens changes.
+//!
+//! Each event stream ends when its listener closes (a move or a stop), and
+//! open screen connections are counted for the console.
+
+use super::api::{PlayView, masked_json, screen_view, watch_view};
+use super::listener::Closing;
+use super::{AppState, Traffic};
+use crate::engine::{Engine, Snapshot};
+use axum::extract::{Extension, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How soon a browser reconnects after the connection drops.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+/// A comment line this often keeps proxies and TVs from closing an idle stream.
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
+
+/// `?screen=` or `?stream=`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventsQuery {
+    screen: Option<String>,
+    stream: Option<String>,
+}
+
+enum Subject {
+    Screen(String),
+    Stream(String),
+    Everything,
+}
+
+/// Counts an open screen connection for as long as it lives.
+struct ScreenConnection(Arc<Traffic>);
+
+impl ScreenConnection {
+    fn open(traffic: &Arc<Traffic>) -> ScreenConnection {
+        traffic.screens.fetch_add(1, Ordering::Relaxed);
+        traffic.changed.notify_one();
+        ScreenConnection(Arc::clone(traffic))
+    }
+}
+
+impl Drop for ScreenConnection {
+    fn drop(&mut self) {
+        self.0.screens.fetch_sub(1, Ordering::Relaxed);
+        self.0.changed.notify_one();
+    }
+}
+
+struct Feed {
+    engine: Engine,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    closing: Option<watch::Receiver<bool>>,
+    subject: Subject,
+    started: bool,
+    sent_any: bool,
+    last_payload: Option<Value>,
+    last_screens: Option<Value>,
+    queue: VecDeque<Event>,
+    _screen: Option<ScreenConnection>,
+}
+
+impl Feed {
+    async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some(event);
+            }
+            if self.started {
+                let snapshots = &mut self.snapshots;
+                let closing = closing_of(self.closing.as_mut());
+                tokio::select! {
+                    changed = snapshots.changed() => {
+                        if changed.is_err() {
+                            return None;
+                        }
+                    }
+                    _ = closing => return None,
+                }
+            }
+            self.started = true;
+            let snapshot = Arc::clone(&self.snapshots.borrow_and_update());
+            // seq 0 is the placeholder before the engine's first picture.
+            if snapshot.seq > 0 {
+                let first = !self.sent_any;
+                self.queue_changes(&snapshot, first);
+                self.sent_any = true;
+            }
+        }
+    }
+
+    fn queue_changes(&mut self, snapshot: &Snapshot, first: bool) {
+        let config = self.engine.config();
+        let secrets = &config.secrets;
+        let (name, payload) = match &self.subject {
+            Subject::Screen(name) => {
+                let view = screen_view(snapshot, &config, name).unwrap_or_else(|| PlayView {
+                    screen: None,
+                    stream: None,
+                    error: Some(format!("no [[screen]] named {name:?} in streams.toml")),
+                });
+                ("view", masked_json(&view, secrets))
+            }
+            Subject::Stream(name) => (
+                "view",
+                masked_json(&watch_view(snapshot, &config, name), secrets),
+            ),
+            Subject::Everything => ("snapshot", masked_json(snapshot, secrets)),
+        };
+        if self.last_payload.as_ref() != Some(&payload) {
+            let mut event = Event::default().event(name).data(payload.to_string());
+            if first {
+                event = event.retry(RECONNECT_AFTER);
+            }
+            self.queue.push_back(event);
+            self.last_payload = Some(payload);
+        }
+        if matches!(self.subject, Subject::Everything) {
+            let screens = masked_json(&config.screens, secrets);
+            if self.last_screens.as_ref() != Some(&screens) {
+                self.queue
+                    .push_back(Event::default().event("screens").data(screens.to_string()));
+                self.last_screens = Some(screens);
+            }
+        }
+    }
+}
+
+/// Resolves when the listener closes; never if there is no such signal.
+async fn closing_of(closing: Option<&mut watch::Receiver<bool>>) {
+    match closing {
+        Some(closing) => {
+            let _ = closing.wait_for(|c| *c).await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// `GET /events`.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+    closing: Option<Extension<Closing>>,
+) -> Response {
+    let subject = match (query.screen, query.stream) {
+        (Some(screen), _) => Subject::Screen(screen),
+        (None, Some(stream)) => Subject::Stream(stream),
+        (None, None) => Subject::Everything,
+    };
+    let screen =
+        matches!(subject, Subject::Screen(_)).then(|| ScreenConnection::open(&state.traffic));
+    let feed = Feed {
+        snapshots: state.engine.subscribe(),
+        engine: state.engine.clone(),
+        closing: closing.map(|Extension(Closing(rx))| rx),
+        subject,
+        started: false,
+        sent_any: false,
+        last_payload: None,
+        last_screens: None,
+        queue: VecDeque::new(),
+        _screen: screen,
+    };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next_event().await?;
+        Some((Ok::<_, Infallible>(event), feed))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE_EVERY))
+        .into_response()
+}

@@ -1,0 +1,337 @@
+//! `/hls/<stream>/…`: the playlists and segments FFmpeg writes, with the
+//! headers players and caches need.
+//!
+//! Only HLS file types are served (a half-written `*.tmp` never is), no
+//! directory is ever listed, and nothing outside `hls_dir` is reachable (see
+//! [`super::confined`]). Playlists change every segment, so they are never
+//! cached by clients; segments never change, so they may be cached for long.
+
+use super::confined::{ConfinedFiles, Fetched};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use std::path::Path;
+use std::sync::Arc;
+use tower_http::services::ServeDir;
+
+/// Cache lifetime of a segment: its name is unique (epoch numbering), so it
+/// never changes once written.
+const SEGMENT_CACHE_CONTROL: &str = "public, max-age=86400, immutable";
+/// A playlist must be fetched anew every time.
+const PLAYLIST_CACHE_CONTROL: &str = "no-cache";
+/// Bodies are produced from memory in chunks of this size.
+const CHUNK_SIZE: usize = 256 * 1024;
+
+/// The kinds of file a live HLS directory legitimately holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HlsKind {
+    Playlist,
+    TransportStream,
+    Fmp4,
+    Audio,
+    Subtitles,
+}
+
+impl HlsKind {
+    fn of(path: &str) -> Option<HlsKind> {
+        let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "m3u8" => HlsKind::Playlist,
+            "ts" => HlsKind::TransportStream,
+            "m4s" | "mp4" => HlsKind::Fmp4,
+            "aac" => HlsKind::Audio,
+            "vtt" => HlsKind::Subtitles,
+            _ => return None,
+        })
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            HlsKind::Playlist => "application/vnd.apple.mpegurl",
+            HlsKind::TransportStream => "video/mp2t",
+            HlsKind::Fmp4 => "video/mp4",
+            HlsKind::Audio => "audio/aac",
+            HlsKind::Subtitles => "text/vtt",
+        }
+    }
+
+    fn cache_control(self) -> &'static str {
+        match self {
+            HlsKind::Playlist => PLAYLIST_CACHE_CONTROL,
+            _ => SEGMENT_CACHE_CONTROL,
+        }
+    }
+}
+
+/// Files that never change once they exist (everything but playlists).
+fn is_immutable(path: &Path) -> bool {
+    path.to_str()
+        .and_then(HlsKind::of)
+        .is_some_and(|kind| kind != HlsKind::Playlist)
+}
+
+/// The HLS directory as a service: shared by every connection.
+///
+/// Files in the memory cache (every playlist and segment in practice) are
+/// answered straight from it, without a copy; a file too big to cache goes
+/// through `ServeDir`, which streams it from disk. Both answer HEAD, Range
+/// and conditional requests.
+#[derive(Clone)]
+pub(crate) struct HlsFiles(Arc<HlsInner>);
+
+pub(crate) struct HlsInner {
+    files: ConfinedFiles,
+    serve: ServeDir<tower_http::services::fs::DefaultServeDirFallback, ConfinedFiles>,
+}
+
+impl std::ops::Deref for HlsFiles {
+    type Target = HlsInner;
+
+    fn deref(&self) -> &HlsInner {
+        &self.0
+    }
+}
+
+impl HlsFiles {
+    /// Serves `hls_dir`.
+    pub(crate) fn new(hls_dir: &Path) -> HlsFiles {
+        let files = ConfinedFiles::new(hls_dir, is_immutable);
+        let serve = ServeDir::with_backend(hls_dir, files.clone())
+            .append_index_html_on_directories(false)
+            .redirect_to_trailing_slash(false)
+            .with_buf_chunk_size(CHUNK_SIZE);
+        HlsFiles(Arc::new(HlsInner { files, serve }))
+    }
+}
+
+/// `GET`/`HEAD /hls/{*path}`, readable from any origin.
+pub(crate) async fn serve(State(files): State<HlsFiles>, request: Request) -> Response {
+    super::cors::allow_any_origin(serve_file(files, request).await)
+}
+
+async fn serve_file(files: HlsFiles, request: Request) -> Response {
+    let Some(relative) = request.uri().path().strip_prefix("/hls") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // The kind comes from the decoded path, exactly as the file will be named.
+    let decoded = percent_decode(relative);
+    let Some(kind) = decoded.as_deref().and_then(HlsKind::of) else {
+        return not_found();
+    };
+    let decoded = decoded.unwrap_or_default();
+    match files.files.fetch(&decoded).await {
+        Ok(Fetched::Memory { data, etag }) => {
+            return from_memory(request.headers(), data, etag, kind);
+        }
+        Ok(Fetched::Large) => {}
+        Ok(Fetched::Dir) => return not_found(),
+        Err(error) => return error_response(&error),
+    }
+    let Ok(uri) = relative.parse::<Uri>() else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let (mut parts, body) = request.into_parts();
+    parts.uri = uri;
+    let request = Request::from_parts(parts, body);
+    let mut serve = files.serve.clone();
+    let response = match serve.try_call(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(error) => return error_response(&error),
+    };
+    with_hls_headers(response, kind)
+}
+
+fn with_hls_headers(mut response: Response, kind: HlsKind) -> Response {
+    let status = response.status();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(kind.content_type()),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(kind.cache_control()),
+        );
+    } else if status == StatusCode::NOT_FOUND {
+        // A missing segment or playlist appears moments later: never cache the miss.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// A whole file from memory: 200, 206 for one satisfiable range, 416 for
+/// an unsatisfiable one, 304 when the client's copy is current. HEAD gets
+/// the same headers (axum drops the body and keeps the length).
+fn from_memory(request: &HeaderMap, data: Bytes, etag: HeaderValue, kind: HlsKind) -> Response {
+    let matches = |value: &HeaderValue| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',').any(|t| {
+                let t = t.trim();
+                t == "*" || t.trim_start_matches("W/").as_bytes() == etag.as_bytes()
+            })
+        })
+    };
+    let not_modified = request.get(header::IF_NONE_MATCH).is_some_and(matches);
+    let range = request
+        .get(header::RANGE)
+        .filter(|_| request.get(header::IF_RANGE).is_none_or(matches));
+    let mut headers = HeaderMap::with_capacity(8);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(kind.content_type()),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(kind.cache_control()),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::ETAG, etag.clone());
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    let len = data.len() as u64;
+    let range = range
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_range(v, len));
+    match range {
+        None => (headers, data).into_response(),
+        Some(Ok((start, end))) => {
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                headers.insert(header::CONTENT_RANGE, value);
+            }
+            let part = data.slice(start as usize..=end as usize);
+            (StatusCode::PARTIAL_CONTENT, headers, part).into_response()
+        }
+        Some(Err(())) => {
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                headers.insert(header::CONTENT_RANGE, value);
+            }
+            (StatusCode::RANGE_NOT_SATISFIABLE, headers).into_response()
+        }
+    }
+}
+
+/// One byte range of a `Range` header, inclusive. `None`: ignore the header
+/// (not bytes, several ranges, malformed: RFC 9110 lets a server answer 200);
+/// `Some(Err)`: unsatisfiable.
+fn parse_range(value: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = value.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let (first, last) = (first.trim(), last.trim());
+    let range = if first.is_empty() {
+        let suffix: u64 = last.parse().ok()?;
+        if suffix == 0 || len == 0 {
+            return Some(Err(()));
+        }
+        (len.saturating_sub(suffix), len - 1)
+    } else {
+        let start: u64 = first.parse().ok()?;
+        let end: u64 = if last.is_empty() {
+            u64::MAX
+        } else {
+            last.parse().ok()?
+        };
+        if end < start {
+            return None;
+        }
+        if start >= len {
+            return Some(Err(()));
+        }
+        (start, end.min(len - 1))
+    };
+    Some(Ok(range))
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+    )
+        .into_response()
+}
+
+fn error_response(error: &std::io::Error) -> Response {
+    let not_found_kind = matches!(
+        error.kind(),
+        std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::NotADirectory
+    );
+    if not_found_kind {
+        not_found()
+    } else {
+        tracing::warn!(%error, "cannot serve an HLS file");
+        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    }
+}
+
+/// Decodes `%XX` escapes; `None` when the result is not UTF-8.
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(value) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(value);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_come_from_the_extension() {
+        assert_eq!(HlsKind::of("/cam1/index.m3u8"), Some(HlsKind::Playlist));
+        assert_eq!(
+            HlsKind::of("/cam1/seg-1700000000.ts"),
+            Some(HlsKind::TransportStream)
+        );
+        assert_eq!(HlsKind::of("/cam1/init.mp4"), Some(HlsKind::Fmp4));
+        assert_eq!(HlsKind::of("/cam1/seg-1.m4s"), Some(HlsKind::Fmp4));
+        assert_eq!(HlsKind::of("/cam1/index.m3u8.tmp"), None);
+        assert_eq!(HlsKind::of("/cam1/"), None);
+        assert_eq!(HlsKind::of("/cam1"), None);
+    }
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=90-500", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-500", 100), Some(Ok((0, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=-0", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("bytes=9-1", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+
+    #[test]
+    fn percent_escapes_are_decoded() {
+        assert_eq!(
+            percent_decode("/a%2e%2e/b%2Fc").as_deref(),
+            Some("/a../b/c")
+        );
+        assert_eq!(percent_decode("/100%").as_deref(), Some("/100%"));
+        assert_eq!(percent_decode("/%zz%4").as_deref(), Some("/%zz%4"));
+        assert_eq!(percent_decode("/%ff"), None);
+    }
+}

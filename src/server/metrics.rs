@@ -1,0 +1,299 @@
+//! `/metrics` in the Prometheus text format, and the counting of requests
+//! and bytes that feeds it.
+//!
+//! A venue that already runs Prometheus and Grafana sees its streams next to
+//! everything else: up or not, restarts, stalls, CPU, memory, frame rate and
+//! bitrate per stream, and how much the screens pull.
+
+use super::{AppState, Traffic};
+use crate::engine::{Snapshot, StreamSnapshot, StreamState};
+use axum::body::{Body, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// A per-stream gauge: name, help, and how to read it from a snapshot.
+type Gauge = (
+    &'static str,
+    &'static str,
+    fn(&StreamSnapshot) -> Option<f64>,
+);
+
+/// Every state a stream can be in, for the one-hot `onair_stream_state`.
+const STATES: [&str; 6] = [
+    "stopped", "starting", "running", "stalled", "retrying", "failed",
+];
+
+/// A layer that counts every request and the body bytes sent back. Written
+/// by hand rather than with `middleware::from_fn`: it sits on every request
+/// of every screen, and this costs one allocation instead of several.
+#[derive(Clone)]
+pub(crate) struct CountTraffic(pub(crate) Arc<Traffic>);
+
+impl<S> Layer<S> for CountTraffic {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            traffic: Arc::clone(&self.0),
+        }
+    }
+}
+
+/// The service [`CountTraffic`] wraps around each route.
+#[derive(Clone)]
+pub(crate) struct Counted<S> {
+    inner: S,
+    traffic: Arc<Traffic>,
+}
+
+impl<S> Service<Request> for Counted<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        self.traffic.requests.fetch_add(1, Ordering::Relaxed);
+        let head = request.method() == Method::HEAD;
+        let traffic = Arc::clone(&self.traffic);
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await?;
+            Ok(count_body(response, head, traffic))
+        })
+    }
+}
+
+fn count_body(response: Response, head: bool, traffic: Arc<Traffic>) -> Response {
+    if head {
+        return response;
+    }
+    let declared = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .or_else(|| response.body().size_hint().exact());
+    if let Some(length) = declared {
+        traffic.bytes.fetch_add(length, Ordering::Relaxed);
+        return response;
+    }
+    // A stream (server-sent events): count the bytes as they go.
+    let (parts, body) = response.into_parts();
+    let counted = body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            traffic
+                .bytes
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(counted))
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let snapshot = state.engine.snapshot();
+    let text = render(&snapshot, &state.traffic);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The whole exposition.
+fn render(snapshot: &Snapshot, traffic: &Traffic) -> String {
+    let mut out = String::with_capacity(4096);
+    let streams = &snapshot.streams;
+
+    family(
+        &mut out,
+        "onair_stream_up",
+        "gauge",
+        "1 when the stream's FFmpeg is running and producing output.",
+    );
+    for s in streams {
+        let up = u8::from(matches!(s.state, StreamState::Running));
+        let _ = writeln!(out, "onair_stream_up{{stream=\"{}\"}} {up}", label(&s.name));
+    }
+
+    family(
+        &mut out,
+        "onair_stream_state",
+        "gauge",
+        "The stream's current state (1 for the current one).",
+    );
+    for s in streams {
+        let current = s.state.label();
+        for state in STATES {
+            let value = u8::from(state == current);
+            let _ = writeln!(
+                out,
+                "onair_stream_state{{stream=\"{}\",state=\"{state}\"}} {value}",
+                label(&s.name)
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "onair_stream_enabled",
+        "gauge",
+        "1 when onair keeps the stream running.",
+    );
+    for s in streams {
+        let _ = writeln!(
+            out,
+            "onair_stream_enabled{{stream=\"{}\"}} {}",
+            label(&s.name),
+            u8::from(s.enabled)
+        );
+    }
+
+    family(
+        &mut out,
+        "onair_stream_restarts_total",
+        "counter",
+        "FFmpeg restarts since onair started (exits and stalls).",
+    );
+    for s in streams {
+        let _ = writeln!(
+            out,
+            "onair_stream_restarts_total{{stream=\"{}\"}} {}",
+            label(&s.name),
+            s.restarts
+        );
+    }
+
+    family(
+        &mut out,
+        "onair_stream_stalls_total",
+        "counter",
+        "Restarts caused by the stall watchdog.",
+    );
+    for s in streams {
+        let _ = writeln!(
+            out,
+            "onair_stream_stalls_total{{stream=\"{}\"}} {}",
+            label(&s.name),
+            s.stalls
+        );
+    }
+
+    let gauges: [Gauge; 4] = [
+        (
+            "onair_stream_cpu_percent",
+            "CPU use of the stream's FFmpeg, percent of one core.",
+            |s| s.cpu_percent.map(f64::from),
+        ),
+        (
+            "onair_stream_rss_bytes",
+            "Resident memory of the stream's FFmpeg, bytes.",
+            |s| s.rss_bytes.map(|b| b as f64),
+        ),
+        (
+            "onair_stream_fps",
+            "Frames per second the stream's FFmpeg outputs.",
+            |s| s.fps,
+        ),
+        (
+            "onair_stream_bitrate_bits_per_second",
+            "Output bitrate of the stream, bits per second.",
+            |s| s.bitrate_kbps.map(|k| k * 1000.0),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        family(&mut out, name, "gauge", help);
+        for s in streams {
+            if let Some(v) = value(s).filter(|v| v.is_finite()) {
+                let _ = writeln!(out, "{name}{{stream=\"{}\"}} {v}", label(&s.name));
+            }
+        }
+    }
+
+    family(
+        &mut out,
+        "onair_http_requests_total",
+        "counter",
+        "HTTP requests served.",
+    );
+    let _ = writeln!(out, "onair_http_requests_total {}", traffic.requests());
+    family(
+        &mut out,
+        "onair_http_response_bytes_total",
+        "counter",
+        "Bytes of HTTP response bodies served.",
+    );
+    let _ = writeln!(out, "onair_http_response_bytes_total {}", traffic.bytes());
+    family(
+        &mut out,
+        "onair_screens_connected",
+        "gauge",
+        "Screens with an open /events connection.",
+    );
+    let _ = writeln!(out, "onair_screens_connected {}", traffic.screens());
+    family(
+        &mut out,
+        "onair_host_cpu_percent",
+        "gauge",
+        "CPU use of the whole machine, percent of all cores.",
+    );
+    let _ = writeln!(out, "onair_host_cpu_percent {}", snapshot.host.cpu_percent);
+    family(
+        &mut out,
+        "onair_process_rss_bytes",
+        "gauge",
+        "Resident memory of onair itself, bytes.",
+    );
+    let _ = writeln!(
+        out,
+        "onair_process_rss_bytes {}",
+        snapshot.host.onair_rss_bytes
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
