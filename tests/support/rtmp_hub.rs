@@ -261,6 +261,13 @@ impl Feed {
     /// Publishes the same encoded packets to every URL at once (FFmpeg's tee
     /// muxer), so that two paths can be compared packet for packet.
     pub fn publish_to(urls: &[String]) -> Feed {
+        Feed::publish_picture(urls, "320x180", 15)
+    }
+
+    /// Like [`Feed::publish_to`] with another picture size (`WxH`) and rate.
+    pub fn publish_picture(urls: &[String], size: &str, rate: u32) -> Feed {
+        let picture = format!("testsrc2=size={size}:rate={rate}");
+        let gop = rate.to_string();
         let mut command = Command::new("ffmpeg");
         command.args([
             "-hide_banner",
@@ -271,7 +278,7 @@ impl Feed {
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=320x180:rate=15",
+            &picture,
             "-f",
             "lavfi",
             "-i",
@@ -283,7 +290,7 @@ impl Feed {
             "-tune",
             "zerolatency",
             "-g",
-            "15",
+            &gop,
             "-pix_fmt",
             "yuv420p",
             "-c:a",
@@ -298,7 +305,11 @@ impl Feed {
                 .iter()
                 .map(|u| format!("[f=flv:onfail=ignore]{u}"))
                 .collect();
+            // The tee muxer does not ask the encoder for global headers as
+            // FLV does; without them the H.264 would go out in Annex B form.
             command.args([
+                "-flags",
+                "+global_header",
                 "-map",
                 "0:v",
                 "-map",
@@ -412,16 +423,22 @@ impl Viewer {
         !self.ended.load(Ordering::SeqCst) && matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// The longest time without new media between `since` and now.
-    pub fn longest_gap_since(&self, since: Instant) -> Duration {
+    /// The longest time without new media between `since` and now, and
+    /// when (after `since`) it began.
+    pub fn longest_gap_since(&self, since: Instant) -> (Duration, Duration) {
         let advances = self.advances.lock().unwrap();
         let mut previous = since;
-        let mut longest = Duration::ZERO;
+        let mut longest = (Duration::ZERO, Duration::ZERO);
         for &at in advances.iter().filter(|&&at| at >= since) {
-            longest = longest.max(at - previous);
+            if at - previous > longest.0 {
+                longest = (at - previous, previous - since);
+            }
             previous = at;
         }
-        longest.max(Instant::now() - previous)
+        if Instant::now() - previous > longest.0 {
+            longest = (Instant::now() - previous, previous - since);
+        }
+        longest
     }
 }
 
@@ -429,6 +446,28 @@ impl Drop for Viewer {
     fn drop(&mut self) {
         signal_group(&self.child, libc::SIGKILL);
         let _ = self.child.wait();
+    }
+}
+
+/// Any other helper process (an SRT listener, say), killed with its group
+/// when dropped.
+pub struct Guarded(pub Child);
+
+impl Guarded {
+    /// Spawns `command` in its own process group with a death signal.
+    pub fn spawn(command: &mut Command) -> Guarded {
+        Guarded(
+            guarded(command, libc::SIGKILL)
+                .spawn()
+                .expect("cannot start a helper process"),
+        )
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        signal_group(&self.0, libc::SIGKILL);
+        let _ = self.0.wait();
     }
 }
 
