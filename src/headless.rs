@@ -23,7 +23,7 @@ pub async fn run(engine: Engine, task: EngineTask) -> std::io::Result<()> {
                 let snapshot = snapshots.borrow_and_update().clone();
                 for entry in &snapshot.log {
                     if entry.seq > printed {
-                        eprintln!("{}", format_entry(entry));
+                        say(&format_entry(entry));
                         printed = entry.seq;
                     }
                 }
@@ -54,4 +54,11 @@ pub fn format_entry(entry: &LogEntry) -> String {
         ),
         None => format!("{} {level:<5} {}", local_hms(entry.at), entry.text),
     }
+}
+
+/// Prints to stderr if it is still there: after an SSH drop the terminal is
+/// gone, and `eprintln!` would panic and take every stream down with it.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

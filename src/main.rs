@@ -3,7 +3,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use onair::config::{self, Config};
-use onair::engine::{Engine, EngineOptions};
+use onair::engine::{Command, Engine, EngineOptions};
+use onair::server::ServerStats;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -85,6 +87,11 @@ fn load(path: &Path) -> anyhow::Result<Config> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if !cli.headless && !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the console needs a terminal: run `onair --headless` under a service manager or with output redirected"
+        );
+    }
     let config = load(&cli.config)?;
     let log = onair::logging::init(&config.base_dir());
     if let Err(why) = &log {
@@ -94,6 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         eprintln!("onair: warning: {warning}");
     }
     let config_path = config.path.clone();
+    let listen = config.server.listen.to_string();
     let (engine, task) = Engine::start(config, EngineOptions::default())?;
     let _watcher = match onair::reload::watch_config(&config_path, engine.clone()) {
         Ok(watcher) => Some(watcher),
@@ -102,14 +110,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             None
         }
     };
-    if !cli.headless {
-        eprintln!("onair: the console is not available in this build; running headless");
+    let (_server_stats_tx, server_stats) = tokio::sync::watch::channel(ServerStats {
+        listen,
+        ..ServerStats::default()
+    });
+    if cli.headless {
+        return onair::headless::run(engine, task)
+            .await
+            .context("headless mode");
     }
-    run_headless(engine, task).await
+    match onair::tui::run(engine.clone(), server_stats).await {
+        Ok(()) => {
+            say("onair: stopping every stream…");
+            engine.send(Command::Shutdown);
+            task.wait().await;
+            say("onair: all FFmpeg processes stopped");
+            Ok(())
+        }
+        Err(e) => {
+            // The terminal went away (an SSH drop): the event goes on, so the
+            // streams do too, until a stop signal.
+            tracing::warn!(
+                "the console lost its terminal ({e}): streams keep running; stop them with `kill -TERM {}`",
+                std::process::id()
+            );
+            run_without_terminal(engine, task).await
+        }
+    }
 }
 
-async fn run_headless(engine: Engine, task: onair::engine::EngineTask) -> anyhow::Result<()> {
-    onair::headless::run(engine, task)
-        .await
-        .context("headless mode")
+/// Prints a line if there is still somewhere to print it (`eprintln!` would
+/// panic on a closed terminal).
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Keeps the engine running with no terminal: SIGHUP reloads, SIGINT or
+/// SIGTERM stop every stream.
+async fn run_without_terminal(
+    engine: Engine,
+    task: onair::engine::EngineTask,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => engine.send(Command::Reload),
+        }
+    }
+    engine.send(Command::Shutdown);
+    task.wait().await;
+    Ok(())
 }

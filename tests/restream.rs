@@ -9,7 +9,7 @@
 #[path = "support/rtmp_hub.rs"]
 mod rtmp_hub;
 
-use onair::config::Profile;
+use onair::config::{Change, Profile, WriteBackError, apply_change};
 use onair::engine::{Command, Engine, EngineOptions, EngineTask, Snapshot, StreamSnapshot};
 use rtmp_hub::{Feed, Nginx, Viewer, probe};
 use std::path::{Path, PathBuf};
@@ -648,4 +648,65 @@ outputs = [
             onair::ffmpeg::display_command(&onair::ffmpeg::command(&config, spec), &config.secrets);
         assert_no_key(&shown, "a shown command");
     }
+}
+
+// Write-back of a destination's toggle and profile: the operator's file keeps
+// its shape, and the change lands in the destination's own entry.
+const INLINE_OUTPUTS: &str = r#"[[stream]]
+name = "program"
+input = "rtmp://127.0.0.1/live/program"
+outputs = [
+  { name = "youtube", url = "rtmp://a.example/live2/${YT}" },
+  { name = "twitch", url = "rtmp://b.example/app/${TW}", enabled = true }, # backup
+]
+"#;
+
+#[test]
+fn a_destination_toggle_is_written_into_its_inline_table_as_a_person_would() {
+    let text = apply_change(INLINE_OUTPUTS, "program/youtube", &Change::Enabled(false)).unwrap();
+    assert!(
+        text.contains(
+            r#"{ name = "youtube", url = "rtmp://a.example/live2/${YT}", enabled = false },"#
+        ),
+        "{text}"
+    );
+    let text = apply_change(&text, "program/twitch", &Change::Enabled(false)).unwrap();
+    assert!(
+        text.contains(
+            r#"{ name = "twitch", url = "rtmp://b.example/app/${TW}", enabled = false }, # backup"#
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_destination_profile_switch_is_appended_after_the_last_key() {
+    let text = apply_change(
+        INLINE_OUTPUTS,
+        "program/twitch",
+        &Change::Profile(Profile::LowLatency),
+    )
+    .unwrap();
+    assert!(
+        text.contains(r#"enabled = true, profile = "low-latency" }, # backup"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_destination_in_an_array_of_tables_is_changed_in_place() {
+    let text = "[[stream]]\nname = \"program\"\ninput = \"rtmp://h/live/program\"\n\n[[stream.outputs]]\nname = \"youtube\"\nurl = \"rtmp://a/b/${K}\"\n";
+    let text = apply_change(text, "program/youtube", &Change::Enabled(false)).unwrap();
+    assert!(
+        text.ends_with("url = \"rtmp://a/b/${K}\"\nenabled = false\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_destination_is_an_error() {
+    assert!(matches!(
+        apply_change(INLINE_OUTPUTS, "program/facebook", &Change::Enabled(false)),
+        Err(WriteBackError::NoSuchStream(_))
+    ));
 }

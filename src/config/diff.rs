@@ -1,7 +1,7 @@
 //! The difference between the running config and a newly saved one, as the
 //! smallest set of actions: a stream that did not change keeps its FFmpeg.
 
-use super::Config;
+use super::{Config, StreamSpec};
 use crate::ffmpeg;
 
 /// What a reload has to do, stream by stream.
@@ -75,7 +75,7 @@ pub fn diff(old: &Config, new: &Config) -> Plan {
                     (false, true) => plan.start.push(spec.name.clone()),
                     (true, false) => plan.stop.push(spec.name.clone()),
                     (true, true) if command_changed => plan.restart.push(spec.name.clone()),
-                    _ if before != spec => plan.update.push(spec.name.clone()),
+                    _ if !same_settings(before, spec) => plan.update.push(spec.name.clone()),
                     _ => {}
                 }
             }
@@ -89,4 +89,15 @@ pub fn diff(old: &Config, new: &Config) -> Plan {
     plan.listen_changed = old.server.listen != new.server.listen;
     plan.screens_changed = old.screens != new.screens;
     plan
+}
+
+/// Equal but for where the stream sits in the file.
+fn same_settings(a: &StreamSpec, b: &StreamSpec) -> bool {
+    StreamSpec {
+        line: 0,
+        ..a.clone()
+    } == StreamSpec {
+        line: 0,
+        ..b.clone()
+    }
 }

@@ -19,12 +19,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The two latency profiles an operator can switch a stream between.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Profile {
     /// About one second glass to glass on a LAN; less margin for a bad network.
     LowLatency,
     /// Longer segments and a deeper buffer; survives network hiccups.
+    #[default]
     Stable,
 }
 
@@ -154,10 +155,11 @@ pub enum Output {
 }
 
 /// The kind of an output, without its URL: safe to show and to serialise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputKind {
     /// HLS files.
+    #[default]
     Hls,
     /// RTMP(S) push.
     Rtmp,

@@ -90,7 +90,27 @@ fn set_in_destination(stream: &mut Table, dest: &str, change: &Change) -> Option
                 *existing = value;
                 *existing.decor_mut() = decor;
             }
-            None => insert_last(entry, key, value),
+            None => {
+                // `{ a = 1 }` → `{ a = 1, key = v }`: the space before `}`
+                // moves from the old last value to the new one.
+                let trailing = entry
+                    .iter_mut()
+                    .last()
+                    .and_then(|(_, v)| {
+                        let suffix = v
+                            .decor()
+                            .suffix()
+                            .and_then(|s| s.as_str())
+                            .map(str::to_string);
+                        v.decor_mut().set_suffix("");
+                        suffix
+                    })
+                    .unwrap_or_else(|| " ".to_string());
+                let mut value = value;
+                value.decor_mut().set_prefix(" ");
+                value.decor_mut().set_suffix(trailing);
+                entry.insert(key, value);
+            }
         }
         return Some(());
     }
@@ -100,28 +120,6 @@ fn set_in_destination(stream: &mut Table, dest: &str, change: &Change) -> Option
         .find(|t| t.get("name").and_then(Item::as_str) == Some(dest))?;
     set_in_table(entry, change);
     Some(())
-}
-
-/// Appends a key to an inline table the way a person would have written
-/// it: `{ a = 1, b = 2 }` becomes `{ a = 1, b = 2, enabled = false }`, not
-/// `{ a = 1, b = 2 , enabled = false }`. The space the operator left before
-/// the closing brace moves from the old last value to the new one.
-fn insert_last(table: &mut toml_edit::InlineTable, key: &str, mut value: Value) {
-    let closing = table.iter_mut().last().map(|(_, last)| {
-        let suffix = last
-            .decor()
-            .suffix()
-            .and_then(|s| s.as_str())
-            .unwrap_or(" ")
-            .to_string();
-        last.decor_mut().set_suffix("");
-        suffix
-    });
-    value.decor_mut().set_prefix(" ");
-    value
-        .decor_mut()
-        .set_suffix(closing.unwrap_or_else(|| " ".to_string()));
-    table.insert(key, value);
 }
 
 /// Reads the file, applies the change on top of what is on disk now (so an
@@ -169,68 +167,4 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const INLINE: &str = r#"[[stream]]
-name = "program"
-input = "rtmp://127.0.0.1/live/program"
-outputs = [
-  { name = "youtube", url = "rtmp://a.example/live2/${YT}" },
-  { name = "twitch", url = "rtmp://b.example/app/${TW}", enabled = true }, # backup
-]
-"#;
-
-    #[test]
-    fn a_destination_toggle_is_written_into_its_inline_table_as_a_person_would() {
-        let text = apply_change(INLINE, "program/youtube", &Change::Enabled(false)).unwrap();
-        assert!(
-            text.contains(
-                r#"{ name = "youtube", url = "rtmp://a.example/live2/${YT}", enabled = false },"#
-            ),
-            "{text}"
-        );
-        let text = apply_change(&text, "program/twitch", &Change::Enabled(false)).unwrap();
-        assert!(
-            text.contains(
-                r#"{ name = "twitch", url = "rtmp://b.example/app/${TW}", enabled = false }, # backup"#
-            ),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn a_destination_profile_switch_is_appended_after_the_last_key() {
-        let text = apply_change(
-            INLINE,
-            "program/twitch",
-            &Change::Profile(Profile::LowLatency),
-        )
-        .unwrap();
-        assert!(
-            text.contains(r#"enabled = true, profile = "low-latency" }, # backup"#),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn a_destination_in_an_array_of_tables_is_changed_in_place() {
-        let text = "[[stream]]\nname = \"program\"\ninput = \"rtmp://h/live/program\"\n\n[[stream.outputs]]\nname = \"youtube\"\nurl = \"rtmp://a/b/${K}\"\n";
-        let text = apply_change(text, "program/youtube", &Change::Enabled(false)).unwrap();
-        assert!(
-            text.ends_with("url = \"rtmp://a/b/${K}\"\nenabled = false\n"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn an_unknown_destination_is_an_error() {
-        assert!(matches!(
-            apply_change(INLINE, "program/facebook", &Change::Enabled(false)),
-            Err(WriteBackError::NoSuchStream(_))
-        ));
-    }
 }

@@ -5,12 +5,12 @@ use super::journal::{Journal, Level};
 use super::launch::launch;
 use super::snapshot::*;
 use super::stats::Sampler;
-use super::stream::{Control, StreamStatus, StreamTask};
+use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
 use super::{Command, EngineOptions, child::Spawner};
 use crate::config::{self, Change, Config, ConfigError, WriteBackError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -41,7 +41,7 @@ pub(crate) struct Conductor {
     retiring: Vec<JoinHandle<()>>,
     spawner: Spawner,
     journal: Journal,
-    changed: Arc<Notify>,
+    wakeups: Arc<Wakeups>,
     sampler: Sampler,
     host: HostStats,
     status: ConfigStatus,
@@ -74,7 +74,7 @@ impl Conductor {
             retiring: Vec::new(),
             spawner,
             journal: Journal::default(),
-            changed: Arc::new(Notify::new()),
+            wakeups: Arc::new(Wakeups::default()),
             sampler: Sampler::new(),
             host: HostStats::default(),
             status,
@@ -112,7 +112,7 @@ impl Conductor {
             receiver,
             self.spawner.clone(),
             self.journal.clone(),
-            Arc::clone(&self.changed),
+            Arc::clone(&self.wakeups),
         );
         Slot {
             name: spec.name.clone(),
@@ -141,7 +141,10 @@ impl Conductor {
                         publish_at = Some(Instant::now());
                     }
                 },
-                _ = self.changed.notified() => {
+                _ = self.wakeups.urgent.notified() => {
+                    publish_at = Some(Instant::now());
+                },
+                _ = self.wakeups.changed.notified() => {
                     if publish_at.is_none() {
                         publish_at = Some((last_publish + PUBLISH_EVERY).max(Instant::now()));
                     }
@@ -195,6 +198,10 @@ impl Conductor {
         self.host = host;
         for slot in &self.slots {
             if let Ok(mut status) = slot.status.lock() {
+                status.hls_kbps = match (&status.launch.hls_dir, status.pid) {
+                    (Some(dir), Some(_)) => crate::ffmpeg::last_segment_kbps(dir),
+                    _ => None,
+                };
                 match status.pid.and_then(|pid| usage.get(&pid)) {
                     Some((cpu, rss)) => {
                         status.cpu_percent = Some(*cpu);
@@ -432,13 +439,12 @@ impl Conductor {
         self.status.loaded_at = Some(now_millis());
         self.status.warnings = new.warnings.clone();
         if plan.is_empty() && plan.update.is_empty() {
-            if was_error {
-                self.journal.record(
-                    Level::Info,
-                    None,
-                    "streams.toml is valid again: nothing to change",
-                );
-            }
+            let text = if was_error {
+                "streams.toml is valid again: nothing to change"
+            } else {
+                "streams.toml reloaded: no change"
+            };
+            self.journal.record(Level::Info, None, text);
             self.config = Arc::new(new);
             self.config_tx.send_replace(Arc::clone(&self.config));
             return;
@@ -526,7 +532,7 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         cpu_percent: s.cpu_percent,
         rss_bytes: s.rss_bytes,
         fps: progress.and_then(|p| p.fps),
-        bitrate_kbps: progress.and_then(|p| p.bitrate_kbps),
+        bitrate_kbps: progress.and_then(|p| p.bitrate_kbps).or(s.hls_kbps),
         speed: progress.and_then(|p| p.speed),
         frames: progress.and_then(|p| p.frame),
         drop_frames: progress.and_then(|p| p.drop_frames),

@@ -19,10 +19,11 @@ pub fn now_millis() -> UnixMillis {
 
 /// Where a stream is in its life. Every state an operator must act on is
 /// its own variant, carrying what the operator needs to know about it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum StreamState {
     /// Not running, on purpose (disabled or stopped by the operator).
+    #[default]
     Stopped,
     /// FFmpeg was started and has not produced output yet.
     Starting,
@@ -68,7 +69,7 @@ pub struct StateChange {
 }
 
 /// Everything known about one stream right now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamSnapshot {
     /// Unique name (`cam1`, or `program/youtube` for a destination).
     pub name: String,

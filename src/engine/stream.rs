@@ -24,6 +24,8 @@ const HISTORY_KEPT: usize = 30;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Longest restart delay.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Extra time the watchdog gives a new FFmpeg to produce its first output.
+const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// A process that ran this long resets the backoff.
 const HEALTHY_RESET: Duration = Duration::from_secs(60);
 
@@ -87,6 +89,8 @@ pub(crate) struct StreamStatus {
     pub history: VecDeque<StateChange>,
     pub cpu_percent: Option<f32>,
     pub rss_bytes: Option<u64>,
+    /// Output bitrate read from the HLS segments (FFmpeg reports none for HLS).
+    pub hls_kbps: Option<f64>,
 }
 
 impl StreamStatus {
@@ -104,6 +108,7 @@ impl StreamStatus {
             history: VecDeque::new(),
             cpu_percent: None,
             rss_bytes: None,
+            hls_kbps: None,
         }
     }
 }
@@ -131,6 +136,15 @@ enum Wake {
     Shutdown,
 }
 
+/// How a stream task tells the engine that its status changed: `changed`
+/// for figures (published at the engine's pace), `urgent` for a new state,
+/// which every UI should see at once.
+#[derive(Default)]
+pub(crate) struct Wakeups {
+    pub changed: Notify,
+    pub urgent: Notify,
+}
+
 /// The task of one stream.
 pub(crate) struct StreamTask {
     name: String,
@@ -139,7 +153,7 @@ pub(crate) struct StreamTask {
     control: mpsc::UnboundedReceiver<Control>,
     spawner: Spawner,
     journal: Journal,
-    changed: Arc<Notify>,
+    wakeups: Arc<Wakeups>,
 }
 
 impl StreamTask {
@@ -149,7 +163,7 @@ impl StreamTask {
         control: mpsc::UnboundedReceiver<Control>,
         spawner: Spawner,
         journal: Journal,
-        changed: Arc<Notify>,
+        wakeups: Arc<Wakeups>,
     ) -> Self {
         StreamTask {
             name: launch.spec.name.clone(),
@@ -158,7 +172,7 @@ impl StreamTask {
             control,
             spawner,
             journal,
-            changed,
+            wakeups,
         }
     }
 
@@ -166,7 +180,7 @@ impl StreamTask {
         if let Ok(mut status) = self.status.lock() {
             f(&mut status);
         }
-        self.changed.notify_one();
+        self.wakeups.changed.notify_one();
     }
 
     fn set_state(&self, state: StreamState, why: &str) {
@@ -187,6 +201,7 @@ impl StreamTask {
                 s.running_since = None;
                 s.cpu_percent = None;
                 s.rss_bytes = None;
+                s.hls_kbps = None;
             }
             s.state = state;
             s.history.push_back(StateChange {
@@ -197,6 +212,7 @@ impl StreamTask {
                 s.history.pop_front();
             }
         });
+        self.wakeups.urgent.notify_one();
     }
 
     fn set_launch(&mut self, launch: Launch) {
@@ -381,7 +397,14 @@ impl StreamTask {
         let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
 
         loop {
-            let stall_at = last_advance + self.launch.spec.stall_timeout;
+            // Opening and probing a network source can take several seconds
+            // before the first progress: the watchdog allows for it once.
+            let allowed = if running_since.is_none() {
+                self.launch.spec.stall_timeout + STARTUP_GRACE
+            } else {
+                self.launch.spec.stall_timeout
+            };
+            let stall_at = last_advance + allowed;
             tokio::select! {
                 msg = self.control.recv() => match msg {
                     Some(Control::Enable) => {}
@@ -458,7 +481,7 @@ impl StreamTask {
                     return RunEnd::Exited(healthy(running_since));
                 },
                 _ = tokio::time::sleep_until(stall_at) => {
-                    let secs = self.launch.spec.stall_timeout.as_secs_f64();
+                    let secs = allowed.as_secs_f64();
                     self.update(|s| {
                         s.stalls += 1;
                         s.last_error = Some(format!("stalled: no progress for {secs:.0} s"));

@@ -90,6 +90,10 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
                 format_seconds(profile.hls_time),
                 "-hls_list_size".into(),
                 profile.hls_list_size.to_string(),
+                // Short first segments: a screen gets a picture soon after a
+                // (re)start instead of after a whole hls_time.
+                "-hls_init_time".into(),
+                format_seconds(profile.hls_time.min(1.0)),
                 "-hls_flags".into(),
                 "delete_segments+temp_file+independent_segments+program_date_time".into(),
                 "-hls_start_number_source".into(),
@@ -157,5 +161,123 @@ fn quote(arg: &str) -> String {
         arg.to_string()
     } else {
         format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+    use std::path::Path;
+
+    const INPUTS: [(&str, &str); 6] = [
+        ("lavfi", r#"input = "lavfi:testsrc2=size=320x180:rate=15""#),
+        ("file", "input = \"/dev/null\"\nloop = true"),
+        ("rtsp", r#"input = "rtsp://cam.local:554/stream1""#),
+        ("rtmp", r#"input = "rtmp://127.0.0.1/live/program""#),
+        ("srt", r#"input = "srt://127.0.0.1:9000?mode=caller""#),
+        ("udp", r#"input = "udp://239.0.0.1:5000""#),
+    ];
+    const OUTPUTS: [(&str, &str); 3] = [
+        ("hls", r#"output = "hls""#),
+        ("rtmp", r#"output = "rtmp://live.example/app/KEY""#),
+        (
+            "srt",
+            r#"output = "srt://ingest.example:9000?streamid=KEY""#,
+        ),
+    ];
+
+    fn config_for(input: &str, output: &str, profile: &str) -> Config {
+        let text = format!(
+            "[server]\nhls_dir = \"/srv/hls\"\n[[stream]]\nname = \"cam\"\n{input}\n{output}\nprofile = \"{profile}\"\n"
+        );
+        load_str(&text, Path::new("/etc/onair/streams.toml"), &|_| None).expect("valid config")
+    }
+
+    /// Every profile × input kind × output kind, pinned in one reviewed file.
+    #[test]
+    fn argv_of_every_profile_input_and_output_is_pinned() {
+        let mut all = String::new();
+        for profile in ["low-latency", "stable"] {
+            for (input_name, input) in INPUTS {
+                for (output_name, output) in OUTPUTS {
+                    let config = config_for(input, output, profile);
+                    let argv = command(&config, &config.streams[0]);
+                    all.push_str(&format!(
+                        "## {profile} / {input_name} / {output_name}\n{}\n\n",
+                        argv.join(" ")
+                    ));
+                }
+            }
+        }
+        insta::assert_snapshot!(all);
+    }
+
+    #[test]
+    fn no_option_ever_follows_the_output_and_inputs_come_before_i() {
+        for profile in ["low-latency", "stable"] {
+            for (_, input) in INPUTS {
+                for (_, output) in OUTPUTS {
+                    let config = config_for(input, output, profile);
+                    let spec = &config.streams[0];
+                    let argv = args(&config, spec);
+                    let last = argv.last().expect("argv");
+                    let expected_last = match &spec.output {
+                        Output::Hls => playlist_path(&config, spec).display().to_string(),
+                        Output::Rtmp(url) | Output::Srt(url) => url.clone(),
+                    };
+                    assert_eq!(last, &expected_last);
+                    let i = argv.iter().position(|a| a == "-i").expect("-i");
+                    for input_only in [
+                        "-re",
+                        "-rtsp_transport",
+                        "-rtmp_live",
+                        "-rw_timeout",
+                        "-fflags",
+                        "-stream_loop",
+                    ] {
+                        if let Some(at) = argv.iter().position(|a| a == input_only) {
+                            assert!(at < i, "{input_only} after -i in {argv:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn copy_mode_never_gets_encoder_options() {
+        let config = config_for(
+            r#"input = "rtmp://127.0.0.1/live/x""#,
+            r#"output = "hls""#,
+            "low-latency",
+        );
+        let argv = args(&config, &config.streams[0]);
+        assert!(argv.windows(2).any(|w| w == ["-c:v", "copy"]));
+        for encoder_only in [
+            "-preset",
+            "-tune",
+            "-force_key_frames",
+            "-g",
+            "-sc_threshold",
+        ] {
+            assert!(
+                !argv.iter().any(|a| a == encoder_only),
+                "{encoder_only} with copy: {argv:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_shown_command_masks_the_key() {
+        let config = config_for(
+            r#"input = "lavfi:testsrc2""#,
+            r#"output = "rtmp://live.example/app/SECRET""#,
+            "stable",
+        );
+        let shown = display_command(&command(&config, &config.streams[0]), &[]);
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("rtmp://live.example/app/****"));
+        assert!(shown.contains("'testsrc2'") || shown.contains(" testsrc2 "));
     }
 }

@@ -4,7 +4,9 @@
 //! them argument by argument.
 
 mod argv;
+mod hls;
 mod progress;
 
 pub use argv::{args, command, display_command, playlist_path};
+pub use hls::last_segment_kbps;
 pub use progress::{Progress, ProgressParser};

@@ -1,0 +1,601 @@
+//! The console's own state (selection, filter, focus, popups, scrolling)
+//! and the translation of key presses into engine [`Command`]s.
+//!
+//! Nothing here touches the terminal or the engine: [`App::handle_key`] takes
+//! a key, the latest snapshot and the time, and says what to do. That keeps
+//! every key's behaviour unit-testable, including the y/n questions that
+//! stand between the operator and a stopped stream.
+
+use super::history::CpuHistory;
+use super::keymap::{self, Action};
+use crate::engine::{Command, Snapshot, StreamSnapshot, StreamState, UnixMillis};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// How long a flash line stays in the footer.
+pub const FLASH_MILLIS: u64 = 4_000;
+
+/// The part of the screen that receives scrolling keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The stream table: arrows select.
+    Streams,
+    /// The selected stream's FFmpeg output.
+    Output,
+    /// The selected stream's state changes.
+    History,
+    /// The engine's event log.
+    Log,
+}
+
+impl Focus {
+    /// The pane Tab goes to.
+    pub fn next(self) -> Focus {
+        match self {
+            Focus::Streams => Focus::Output,
+            Focus::Output => Focus::History,
+            Focus::History => Focus::Log,
+            Focus::Log => Focus::Streams,
+        }
+    }
+
+    /// The pane Shift-Tab goes to.
+    pub fn previous(self) -> Focus {
+        match self {
+            Focus::Streams => Focus::Log,
+            Focus::Output => Focus::Streams,
+            Focus::History => Focus::Output,
+            Focus::Log => Focus::History,
+        }
+    }
+}
+
+/// A pane whose content scrolls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// FFmpeg's stderr of the selected stream.
+    Output,
+    /// State changes of the selected stream.
+    History,
+    /// The engine log.
+    Log,
+}
+
+impl Pane {
+    fn index(self) -> usize {
+        match self {
+            Pane::Output => 0,
+            Pane::History => 1,
+            Pane::Log => 2,
+        }
+    }
+
+    fn of(focus: Focus) -> Option<Pane> {
+        match focus {
+            Focus::Streams => None,
+            Focus::Output => Some(Pane::Output),
+            Focus::History => Some(Pane::History),
+            Focus::Log => Some(Pane::Log),
+        }
+    }
+}
+
+/// What the event loop must do after a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Only the screen changes.
+    Nothing,
+    /// Send this to the engine.
+    Send(Command),
+    /// The operator confirmed quitting: return and let the engine stop.
+    Quit,
+}
+
+/// A question that must be answered before something irreversible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    /// The popup's title, e.g. `Stop cam1?`.
+    pub title: String,
+    /// What will happen, in the operator's words.
+    pub body: String,
+    /// What `y` does.
+    pub on_yes: Outcome,
+    /// The flash line shown once `y` was pressed.
+    pub done: String,
+}
+
+/// A centred box over the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Popup {
+    /// The key list.
+    Help,
+    /// A y/n question.
+    Confirm(Confirm),
+}
+
+/// How serious a flash line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Acknowledges a key.
+    Info,
+    /// Something went wrong.
+    Error,
+}
+
+/// A transient line in the footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    /// The message.
+    pub text: String,
+    /// Its colour.
+    pub level: Level,
+    /// When it disappears.
+    pub until: UnixMillis,
+}
+
+/// How much of a pane the last frame showed, so that scrolling stops at
+/// the first line instead of running off into empty space.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaneExtent {
+    /// Lines of content (after wrapping).
+    pub lines: usize,
+    /// Lines visible.
+    pub height: usize,
+}
+
+impl PaneExtent {
+    fn max_scroll(self) -> usize {
+        self.lines.saturating_sub(self.height)
+    }
+}
+
+/// What the last frame looked like, reported back by the view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// Rows of the stream table that were visible.
+    pub table_rows: usize,
+    /// The output pane.
+    pub output: PaneExtent,
+    /// The history pane.
+    pub history: PaneExtent,
+    /// The engine log pane.
+    pub log: PaneExtent,
+}
+
+impl Rendered {
+    fn pane(&self, pane: Pane) -> PaneExtent {
+        match pane {
+            Pane::Output => self.output,
+            Pane::History => self.history,
+            Pane::Log => self.log,
+        }
+    }
+}
+
+/// Whether a stream is on the air or about to be: stopping it takes
+/// something off the screens, so it asks first.
+pub fn is_live(state: &StreamState) -> bool {
+    matches!(
+        state,
+        StreamState::Starting
+            | StreamState::Running
+            | StreamState::Stalled
+            | StreamState::Retrying { .. }
+    )
+}
+
+/// The console's state between two frames.
+#[derive(Debug, Clone)]
+pub struct App {
+    selected: Option<String>,
+    selected_index: usize,
+    filter: String,
+    filter_editing: bool,
+    focus: Focus,
+    scroll: [usize; 3],
+    popup: Option<Popup>,
+    flash: Option<Flash>,
+    cpu: CpuHistory,
+    rendered: Rendered,
+    last_log_seq: Option<u64>,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl App {
+    /// A console with nothing selected yet; the first snapshot selects the
+    /// first stream.
+    pub fn new() -> App {
+        App {
+            selected: None,
+            selected_index: 0,
+            filter: String::new(),
+            filter_editing: false,
+            focus: Focus::Streams,
+            scroll: [0; 3],
+            popup: None,
+            flash: None,
+            cpu: CpuHistory::default(),
+            rendered: Rendered::default(),
+            last_log_seq: None,
+        }
+    }
+
+    /// Takes in a new snapshot: records CPU for the sparklines, keeps the
+    /// selection on an existing stream, and flashes engine errors that
+    /// appeared since the previous snapshot.
+    pub fn observe(&mut self, snapshot: &Snapshot) {
+        self.cpu.observe(snapshot);
+        self.keep_selection_valid(snapshot);
+        if let Some(seen) = self.last_log_seq {
+            let fresh_error = snapshot
+                .log
+                .iter()
+                .rev()
+                .take_while(|entry| entry.seq > seen)
+                .find(|entry| entry.level == "error");
+            if let Some(entry) = fresh_error {
+                let text = match &entry.stream {
+                    Some(stream) => format!("{stream}: {}", entry.text),
+                    None => entry.text.clone(),
+                };
+                self.flash = Some(Flash {
+                    text,
+                    level: Level::Error,
+                    until: snapshot.taken_at + FLASH_MILLIS,
+                });
+            }
+        }
+        if let Some(newest) = snapshot.log.last().map(|entry| entry.seq) {
+            self.last_log_seq = Some(newest.max(self.last_log_seq.unwrap_or(0)));
+        } else if self.last_log_seq.is_none() {
+            self.last_log_seq = Some(0);
+        }
+    }
+
+    /// The name of the selected stream.
+    pub fn selected(&self) -> Option<&str> {
+        self.selected.as_deref()
+    }
+
+    /// The text of the name filter (empty: every stream).
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    /// Whether the footer is the filter's input line.
+    pub fn filter_editing(&self) -> bool {
+        self.filter_editing
+    }
+
+    /// The focused pane.
+    pub fn focus(&self) -> Focus {
+        self.focus
+    }
+
+    /// Lines a pane is scrolled up from its newest line (0: following).
+    pub fn scroll(&self, pane: Pane) -> usize {
+        self.scroll[pane.index()]
+    }
+
+    /// The popup over the table, if any.
+    pub fn popup(&self) -> Option<&Popup> {
+        self.popup.as_ref()
+    }
+
+    /// The flash line, while it lasts.
+    pub fn flash(&self, now: UnixMillis) -> Option<&Flash> {
+        self.flash.as_ref().filter(|flash| flash.until > now)
+    }
+
+    /// When the current flash line disappears (the event loop redraws then).
+    pub fn flash_until(&self) -> Option<UnixMillis> {
+        self.flash.as_ref().map(|flash| flash.until)
+    }
+
+    /// Recent CPU samples for the sparklines.
+    pub fn cpu(&self) -> &CpuHistory {
+        &self.cpu
+    }
+
+    /// Records what the last frame showed.
+    pub fn set_rendered(&mut self, rendered: Rendered) {
+        self.rendered = rendered;
+        for pane in [Pane::Output, Pane::History, Pane::Log] {
+            let max = rendered.pane(pane).max_scroll();
+            let slot = &mut self.scroll[pane.index()];
+            *slot = (*slot).min(max);
+        }
+    }
+
+    /// The streams the table shows: those whose name contains the filter,
+    /// ignoring case, in file order.
+    pub fn visible<'a>(&self, snapshot: &'a Snapshot) -> Vec<&'a StreamSnapshot> {
+        let needle = self.filter.to_lowercase();
+        snapshot
+            .streams
+            .iter()
+            .filter(|stream| needle.is_empty() || stream.name.to_lowercase().contains(&needle))
+            .collect()
+    }
+
+    /// The selected stream in this snapshot, if it is visible.
+    pub fn selected_stream<'a>(&self, snapshot: &'a Snapshot) -> Option<&'a StreamSnapshot> {
+        let name = self.selected.as_deref()?;
+        self.visible(snapshot).into_iter().find(|s| s.name == name)
+    }
+
+    /// Turns one key press into a change of the console's state and, maybe,
+    /// a command for the engine. Key releases and repeats are ignored.
+    pub fn handle_key(&mut self, key: KeyEvent, snapshot: &Snapshot, now: UnixMillis) -> Outcome {
+        if key.kind != KeyEventKind::Press {
+            return Outcome::Nothing;
+        }
+        match self.popup.take() {
+            Some(Popup::Confirm(confirm)) => return self.answer(confirm, key, now),
+            Some(Popup::Help) => return Outcome::Nothing,
+            None => {}
+        }
+        if self.filter_editing {
+            self.edit_filter(key, snapshot);
+            return Outcome::Nothing;
+        }
+        match keymap::action_for(&key) {
+            Some(action) => self.apply(action, snapshot, now),
+            None => Outcome::Nothing,
+        }
+    }
+
+    fn answer(&mut self, confirm: Confirm, key: KeyEvent, now: UnixMillis) -> Outcome {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('y' | 'Y') if !ctrl => {
+                self.flash_info(confirm.done, now);
+                confirm.on_yes
+            }
+            KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
+                self.flash_info("cancelled".to_string(), now);
+                Outcome::Nothing
+            }
+            KeyCode::Char('c') if ctrl => {
+                self.flash_info("cancelled".to_string(), now);
+                Outcome::Nothing
+            }
+            _ => {
+                self.popup = Some(Popup::Confirm(confirm));
+                Outcome::Nothing
+            }
+        }
+    }
+
+    fn edit_filter(&mut self, key: KeyEvent, snapshot: &Snapshot) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Enter => self.filter_editing = false,
+            KeyCode::Esc => {
+                self.filter_editing = false;
+                self.filter.clear();
+            }
+            KeyCode::Char('c') if ctrl => {
+                self.filter_editing = false;
+                self.filter.clear();
+            }
+            KeyCode::Backspace => {
+                self.filter.pop();
+            }
+            KeyCode::Up => self.move_selection(snapshot, -1),
+            KeyCode::Down => self.move_selection(snapshot, 1),
+            KeyCode::Char(c) if !ctrl => self.filter.push(c),
+            _ => {}
+        }
+        self.keep_selection_valid(snapshot);
+    }
+
+    fn apply(&mut self, action: Action, snapshot: &Snapshot, now: UnixMillis) -> Outcome {
+        match action {
+            Action::Up => self.step(snapshot, -1),
+            Action::Down => self.step(snapshot, 1),
+            Action::PageUp => self.step(snapshot, -(self.page(snapshot) as isize)),
+            Action::PageDown => self.step(snapshot, self.page(snapshot) as isize),
+            Action::Top => self.step(snapshot, isize::MIN / 2),
+            Action::Bottom => self.step(snapshot, isize::MAX / 2),
+            Action::Toggle => return self.toggle(snapshot, now),
+            Action::SwitchProfile => {
+                let Some(stream) = self.target(snapshot, now) else {
+                    return Outcome::Nothing;
+                };
+                let profile = stream.profile.other();
+                self.flash_info(
+                    format!(
+                        "{}: switching to {profile}, restarting this stream only",
+                        stream.name
+                    ),
+                    now,
+                );
+                return Outcome::Send(Command::SetProfile {
+                    stream: stream.name.clone(),
+                    profile,
+                });
+            }
+            Action::Restart => {
+                let Some(stream) = self.target(snapshot, now) else {
+                    return Outcome::Nothing;
+                };
+                self.flash_info(format!("{}: restarting", stream.name), now);
+                return Outcome::Send(Command::Restart {
+                    stream: stream.name.clone(),
+                });
+            }
+            Action::NextPane => self.focus = self.focus.next(),
+            Action::PreviousPane => self.focus = self.focus.previous(),
+            Action::Back => {
+                if self.focus != Focus::Streams {
+                    self.focus = Focus::Streams;
+                } else if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.keep_selection_valid(snapshot);
+                }
+                self.flash = None;
+            }
+            Action::Filter => {
+                self.filter_editing = true;
+                self.focus = Focus::Streams;
+            }
+            Action::Help => self.popup = Some(Popup::Help),
+            Action::Quit => self.popup = Some(Popup::Confirm(quit_question(snapshot))),
+        }
+        Outcome::Nothing
+    }
+
+    fn toggle(&mut self, snapshot: &Snapshot, now: UnixMillis) -> Outcome {
+        let Some(stream) = self.target(snapshot, now) else {
+            return Outcome::Nothing;
+        };
+        let name = stream.name.clone();
+        if !stream.enabled || stream.state == StreamState::Stopped {
+            self.flash_info(format!("{name}: starting"), now);
+            return Outcome::Send(Command::Start { stream: name });
+        }
+        if is_live(&stream.state) {
+            let pid = stream
+                .pid
+                .map(|pid| format!(" (FFmpeg pid {pid})"))
+                .unwrap_or_default();
+            self.popup = Some(Popup::Confirm(Confirm {
+                title: format!("Stop {name}?"),
+                body: format!(
+                    "{name} is {}{pid}. Its screens and destinations get nothing until it is started again.",
+                    stream.state.label()
+                ),
+                on_yes: Outcome::Send(Command::Stop {
+                    stream: name.clone(),
+                }),
+                done: format!("{name}: stopping"),
+            }));
+            return Outcome::Nothing;
+        }
+        self.flash_info(format!("{name}: disabled"), now);
+        Outcome::Send(Command::Stop { stream: name })
+    }
+
+    /// The stream a stream key acts on; flashes why there is none.
+    fn target<'a>(
+        &mut self,
+        snapshot: &'a Snapshot,
+        now: UnixMillis,
+    ) -> Option<&'a StreamSnapshot> {
+        let stream = self.selected_stream(snapshot);
+        if stream.is_none() {
+            self.flash = Some(Flash {
+                text: "no stream selected".to_string(),
+                level: Level::Error,
+                until: now + FLASH_MILLIS,
+            });
+        }
+        stream
+    }
+
+    fn flash_info(&mut self, text: String, now: UnixMillis) {
+        self.flash = Some(Flash {
+            text,
+            level: Level::Info,
+            until: now + FLASH_MILLIS,
+        });
+    }
+
+    fn page(&self, snapshot: &Snapshot) -> usize {
+        let height = match Pane::of(self.focus) {
+            None => self.rendered.table_rows,
+            Some(pane) => self.rendered.pane(pane).height,
+        };
+        let fallback = if Pane::of(self.focus).is_none() {
+            snapshot.streams.len()
+        } else {
+            10
+        };
+        if height == 0 {
+            fallback
+        } else {
+            height.saturating_sub(1).max(1)
+        }
+    }
+
+    /// Moves the selection, or scrolls the focused pane (a positive step
+    /// goes down the table, or towards the newest log line).
+    fn step(&mut self, snapshot: &Snapshot, delta: isize) {
+        match Pane::of(self.focus) {
+            None => self.move_selection(snapshot, delta),
+            Some(pane) => {
+                let max = self.rendered.pane(pane).max_scroll() as isize;
+                let slot = &mut self.scroll[pane.index()];
+                *slot = (*slot as isize).saturating_sub(delta).clamp(0, max.max(0)) as usize;
+            }
+        }
+    }
+
+    fn move_selection(&mut self, snapshot: &Snapshot, delta: isize) {
+        let visible = self.visible(snapshot);
+        if visible.is_empty() {
+            return;
+        }
+        let current = self
+            .selected
+            .as_deref()
+            .and_then(|name| visible.iter().position(|s| s.name == name))
+            .unwrap_or(0) as isize;
+        let last = visible.len() as isize - 1;
+        let index = current.saturating_add(delta).clamp(0, last) as usize;
+        self.select(visible[index].name.clone(), index);
+    }
+
+    fn select(&mut self, name: String, index: usize) {
+        if self.selected.as_deref() != Some(name.as_str()) {
+            self.scroll[Pane::Output.index()] = 0;
+            self.scroll[Pane::History.index()] = 0;
+        }
+        self.selected = Some(name);
+        self.selected_index = index;
+    }
+
+    fn keep_selection_valid(&mut self, snapshot: &Snapshot) {
+        let visible = self.visible(snapshot);
+        if visible.is_empty() {
+            return;
+        }
+        let found = self
+            .selected
+            .as_deref()
+            .and_then(|name| visible.iter().position(|s| s.name == name));
+        match found {
+            Some(index) => self.selected_index = index,
+            None => {
+                let index = self.selected_index.min(visible.len() - 1);
+                let index = if self.selected.is_none() { 0 } else { index };
+                self.select(visible[index].name.clone(), index);
+            }
+        }
+    }
+}
+
+/// The question `q` asks: it says how many streams go off the air.
+fn quit_question(snapshot: &Snapshot) -> Confirm {
+    let live = snapshot
+        .streams
+        .iter()
+        .filter(|s| is_live(&s.state))
+        .count();
+    let body = match live {
+        0 => "No stream is live; nothing goes off the air.".to_string(),
+        1 => "1 stream is live and will stop.".to_string(),
+        n => format!("{n} streams are live and will stop."),
+    };
+    Confirm {
+        title: "Quit onair?".to_string(),
+        body,
+        on_yes: Outcome::Quit,
+        done: "stopping every stream".to_string(),
+    }
+}

@@ -1,0 +1,231 @@
+//! The panes under the table: the selected stream's FFmpeg command and
+//! output, its recent state changes, and the engine's log. Each one
+//! follows its newest line until the operator scrolls it.
+
+use super::text::{clean, wrap, wrap_at_most};
+use super::{Scene, WIDE_COLUMNS};
+use crate::engine::StreamSnapshot;
+use crate::tui::app::{Focus, Pane, PaneExtent, Rendered};
+use crate::tui::format;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+/// Lines of the FFmpeg command shown above its output when the output pane
+/// is not focused (focusing it shows the whole command).
+const COMMAND_LINES: usize = 2;
+
+/// Draws the three panes (side by side on wide terminals, stacked on
+/// narrow ones) and records their extents in `rendered`.
+pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene, rendered: &mut Rendered) {
+    if area.height == 0 {
+        return;
+    }
+    let (output_area, history_area, log_area) = if area.width >= WIDE_COLUMNS {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                .spacing(1)
+                .areas(area);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(right);
+        (left, top, bottom)
+    } else {
+        let [a, b, c] = Layout::vertical([
+            Constraint::Percentage(50),
+            Constraint::Percentage(20),
+            Constraint::Percentage(30),
+        ])
+        .areas(area);
+        (a, b, c)
+    };
+    let stream = scene.app.selected_stream(scene.snapshot);
+    rendered.output = output_pane(frame, output_area, scene, stream);
+    rendered.history = history_pane(frame, history_area, scene, stream);
+    rendered.log = log_pane(frame, log_area, scene);
+}
+
+/// A pane's frame: a top rule carrying the title, highlighted when focused.
+fn pane_block(title: String, focused: bool, scrolled: usize) -> Block<'static> {
+    let (title_style, rule_style) = if focused {
+        (
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            Style::new().fg(Color::Cyan),
+        )
+    } else {
+        (
+            Style::new().add_modifier(Modifier::BOLD),
+            Style::new().fg(Color::DarkGray),
+        )
+    };
+    let mut spans = vec![Span::styled(format!(" {title} "), title_style)];
+    if scrolled > 0 {
+        spans.push(Span::styled(
+            format!("↑{scrolled} (End follows) "),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    Block::new()
+        .borders(Borders::TOP)
+        .border_style(rule_style)
+        .title(Line::from(spans))
+}
+
+/// Shows the window of `lines` that ends `scroll` lines above the newest
+/// one, and reports the pane's extent.
+fn scrolled_view(
+    frame: &mut Frame,
+    area: Rect,
+    lines: Vec<Line<'static>>,
+    scroll: usize,
+) -> PaneExtent {
+    let height = area.height as usize;
+    let total = lines.len();
+    let max_scroll = total.saturating_sub(height);
+    let scroll = scroll.min(max_scroll);
+    let start = total.saturating_sub(height + scroll);
+    let visible: Vec<Line> = lines.into_iter().skip(start).take(height).collect();
+    frame.render_widget(Paragraph::new(visible), area);
+    PaneExtent {
+        lines: total,
+        height,
+    }
+}
+
+fn output_pane(
+    frame: &mut Frame,
+    area: Rect,
+    scene: &Scene,
+    stream: Option<&StreamSnapshot>,
+) -> PaneExtent {
+    let focused = scene.app.focus() == Focus::Output;
+    let scroll = scene.app.scroll(Pane::Output);
+    let title = match stream {
+        Some(s) => {
+            let pid = s.pid.map(|pid| format!(" · pid {pid}")).unwrap_or_default();
+            format!(
+                "{} → {}{pid} · {} · FFmpeg output",
+                clean(&s.name),
+                clean(&s.output),
+                s.profile,
+            )
+        }
+        None => "FFmpeg output".to_string(),
+    };
+    let block = pane_block(title, focused, scroll);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(stream) = stream else {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                "no stream selected",
+                Style::new().fg(Color::DarkGray),
+            )),
+            inner,
+        );
+        return PaneExtent::default();
+    };
+    let width = inner.width as usize;
+    let command_cap = if focused {
+        (inner.height as usize).saturating_sub(2).max(COMMAND_LINES)
+    } else {
+        COMMAND_LINES
+    };
+    let command_cap = command_cap.min((inner.height as usize).saturating_sub(1).max(1));
+    let command: Vec<Line> = wrap_at_most(&format!("$ {}", stream.command), width, command_cap)
+        .into_iter()
+        .map(|piece| Line::styled(piece, Style::new().fg(Color::Cyan)))
+        .collect();
+    let command_height = (command.len() as u16).min(inner.height);
+    let [command_area, output_area] =
+        Layout::vertical([Constraint::Length(command_height), Constraint::Min(0)]).areas(inner);
+    frame.render_widget(Paragraph::new(command), command_area);
+
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    if let Some(error) = &stream.last_error {
+        for piece in wrap(&format!("last error: {error}"), width) {
+            lines.push(Line::styled(piece, Style::new().fg(Color::Red)));
+        }
+    }
+    if stream.stderr_tail.is_empty() {
+        lines.push(Line::styled(
+            "(no output from FFmpeg yet)",
+            Style::new().fg(Color::DarkGray),
+        ));
+    }
+    for raw in &stream.stderr_tail {
+        let style = if raw.to_ascii_lowercase().contains("error") {
+            Style::new().fg(Color::Red)
+        } else {
+            Style::new()
+        };
+        for piece in wrap(raw, width) {
+            lines.push(Line::styled(piece, style));
+        }
+    }
+    scrolled_view(frame, output_area, lines, scroll)
+}
+
+fn history_pane(
+    frame: &mut Frame,
+    area: Rect,
+    scene: &Scene,
+    stream: Option<&StreamSnapshot>,
+) -> PaneExtent {
+    let scroll = scene.app.scroll(Pane::History);
+    let title = match stream {
+        Some(s) => format!("{} · state changes", clean(&s.name)),
+        None => "state changes".to_string(),
+    };
+    let block = pane_block(title, scene.app.focus() == Focus::History, scroll);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = inner.width as usize;
+    let mut lines = Vec::new();
+    for change in stream.map(|s| s.history.as_slice()).unwrap_or_default() {
+        let text = format!(
+            "{} {}",
+            format::clock(change.at, scene.utc_offset_secs),
+            change.text
+        );
+        for piece in wrap(&text, width) {
+            lines.push(Line::raw(piece));
+        }
+    }
+    scrolled_view(frame, inner, lines, scroll)
+}
+
+fn log_pane(frame: &mut Frame, area: Rect, scene: &Scene) -> PaneExtent {
+    let scroll = scene.app.scroll(Pane::Log);
+    let block = pane_block(
+        "engine log".to_string(),
+        scene.app.focus() == Focus::Log,
+        scroll,
+    );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = inner.width as usize;
+    let mut lines = Vec::new();
+    for entry in &scene.snapshot.log {
+        let style = match entry.level.as_str() {
+            "error" => Style::new().fg(Color::Red),
+            "warn" => Style::new().fg(Color::Yellow),
+            _ => Style::new(),
+        };
+        let stream = entry
+            .stream
+            .as_deref()
+            .map(|name| format!("{name}: "))
+            .unwrap_or_default();
+        let text = format!(
+            "{} {stream}{}",
+            format::clock(entry.at, scene.utc_offset_secs),
+            entry.text
+        );
+        for piece in wrap(&text, width) {
+            lines.push(Line::styled(piece, style));
+        }
+    }
+    scrolled_view(frame, inner, lines, scroll)
+}

@@ -1,0 +1,277 @@
+//! The engine with real FFmpeg processes: starting, healing, stopping.
+
+mod common;
+
+use common::*;
+use onair::engine::{Command, Engine, EngineError, EngineOptions};
+use std::time::{Duration, Instant};
+
+fn three_streams() -> TempConfig {
+    TempConfig::new(&config_text(&format!(
+        "{}{}{}",
+        lavfi_stream("fast", "low-latency", true),
+        lavfi_stream("calm", "stable", true),
+        lavfi_stream("spare", "stable", false)
+    )))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabled_streams_get_live_playlists_and_the_disabled_one_none() {
+    let config = three_streams();
+    let started = Instant::now();
+    let (engine, task) = start(&config);
+    wait_until(Duration::from_secs(10), "both playlists", || {
+        playlist_is_live(&config.hls("fast")) && playlist_is_live(&config.hls("calm"))
+    })
+    .await;
+    eprintln!("both playlists live after {:?}", started.elapsed());
+    let snapshot = wait_for(&engine, Duration::from_secs(5), "progress figures", |s| {
+        ["fast", "calm"].iter().all(|n| {
+            stream(s, n).fps.is_some_and(|f| f > 0.0) && stream(s, n).bitrate_kbps.is_some()
+        })
+    })
+    .await;
+    assert!(!config.hls("spare").join("index.m3u8").exists());
+    assert_eq!(stream(&snapshot, "spare").state.label(), "stopped");
+    assert_eq!(stream(&snapshot, "spare").pid, None);
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_ffmpeg_restarts_only_that_stream() {
+    let config = three_streams();
+    let (engine, task) = start(&config);
+    let before = wait_for(&engine, Duration::from_secs(10), "both running", |s| {
+        is_running(s, "fast") && is_running(s, "calm")
+    })
+    .await;
+    let victim = running_pid(&before, "fast").expect("pid");
+    let bystander = running_pid(&before, "calm").expect("pid");
+    let killed_at = Instant::now();
+    kill(victim, libc::SIGKILL);
+    let after = wait_for(&engine, Duration::from_secs(5), "a new fast ffmpeg", |s| {
+        running_pid(s, "fast").is_some_and(|p| p != victim)
+    })
+    .await;
+    let back_in = killed_at.elapsed();
+    eprintln!("fast running again after {back_in:?}");
+    assert!(back_in < Duration::from_secs(2), "took {back_in:?}");
+    assert_eq!(running_pid(&after, "calm"), Some(bystander));
+    assert_eq!(stream(&after, "fast").restarts, 1);
+    assert_eq!(stream(&after, "calm").restarts, 0);
+    assert!(
+        stream(&after, "fast")
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("signal 9")),
+        "{:?}",
+        stream(&after, "fast").last_error
+    );
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_ffmpeg_is_detected_as_stalled_and_restarted() {
+    // stall_timeout = 4 s in config_text.
+    let config = TempConfig::new(&config_text(&lavfi_stream("frozen", "low-latency", true)));
+    let (engine, task) = start(&config);
+    let before = wait_for(&engine, Duration::from_secs(10), "running", |s| {
+        is_running(s, "frozen")
+    })
+    .await;
+    let pid = running_pid(&before, "frozen").expect("pid");
+    let stopped_at = Instant::now();
+    kill(pid, libc::SIGSTOP);
+    let after = wait_for(
+        &engine,
+        Duration::from_secs(10),
+        "a new ffmpeg after the stall",
+        |s| running_pid(s, "frozen").is_some_and(|p| p != pid),
+    )
+    .await;
+    let back_in = stopped_at.elapsed();
+    eprintln!("stall detected and restarted after {back_in:?}");
+    assert!(back_in < Duration::from_secs(4 + 2), "took {back_in:?}");
+    assert_eq!(stream(&after, "frozen").stalls, 1);
+    assert!(!alive(pid), "the frozen process was not killed");
+    assert!(
+        stream(&after, "frozen")
+            .history
+            .iter()
+            .any(|h| h.text.starts_with("stalled")),
+        "{:?}",
+        stream(&after, "frozen").history
+    );
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_stop_start_restart_and_switch_profile_of_one_stream_only() {
+    let config = three_streams();
+    let (engine, task) = start(&config);
+    let first = wait_for(&engine, Duration::from_secs(10), "both running", |s| {
+        is_running(s, "fast") && is_running(s, "calm")
+    })
+    .await;
+    let calm = running_pid(&first, "calm").expect("pid");
+    let fast = running_pid(&first, "fast").expect("pid");
+
+    engine.send(Command::Stop {
+        stream: "fast".into(),
+    });
+    let s = wait_for(&engine, Duration::from_secs(8), "fast stopped", |s| {
+        stream(s, "fast").state.label() == "stopped"
+    })
+    .await;
+    assert!(!alive(fast));
+    assert!(!stream(&s, "fast").enabled);
+
+    engine.send(Command::Start {
+        stream: "spare".into(),
+    });
+    wait_for(&engine, Duration::from_secs(10), "spare running", |s| {
+        is_running(s, "spare")
+    })
+    .await;
+
+    engine.send(Command::Restart {
+        stream: "spare".into(),
+    });
+    let spare = running_pid(&engine.snapshot(), "spare").expect("pid");
+    wait_for(&engine, Duration::from_secs(10), "spare restarted", |s| {
+        running_pid(s, "spare").is_some_and(|p| p != spare)
+    })
+    .await;
+
+    engine.send(Command::SetProfile {
+        stream: "spare".into(),
+        profile: onair::config::Profile::LowLatency,
+    });
+    let s = wait_for(
+        &engine,
+        Duration::from_secs(10),
+        "spare on low-latency",
+        |s| {
+            stream(s, "spare").profile == onair::config::Profile::LowLatency
+                && is_running(s, "spare")
+        },
+    )
+    .await;
+    assert!(
+        stream(&s, "spare").command.contains("-hls_time 1"),
+        "{}",
+        stream(&s, "spare").command
+    );
+    assert_eq!(
+        running_pid(&s, "calm"),
+        Some(calm),
+        "calm must not be touched"
+    );
+    assert_eq!(stream(&s, "calm").restarts, 0);
+
+    // Every key change is in the file, so it survives a restart of onair.
+    let text = std::fs::read_to_string(&config.path).expect("config");
+    let reloaded = onair::config::load_str(&text, &config.path, &|_| None).expect("still valid");
+    assert!(!reloaded.stream("fast").expect("fast").enabled);
+    assert!(reloaded.stream("spare").expect("spare").enabled);
+    assert_eq!(
+        reloaded.stream("spare").expect("spare").profile,
+        onair::config::Profile::LowLatency
+    );
+
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_every_ffmpeg_finish_its_output() {
+    let config = three_streams();
+    let (engine, task) = start(&config);
+    let s = wait_for(&engine, Duration::from_secs(10), "both running", |s| {
+        is_running(s, "fast") && is_running(s, "calm")
+    })
+    .await;
+    let pids: Vec<u32> = s.streams.iter().filter_map(|s| s.pid).collect();
+    assert_eq!(pids.len(), 2);
+    let asked = Instant::now();
+    engine.send(Command::Shutdown);
+    let mut rx = engine.subscribe();
+    task.wait().await;
+    eprintln!("shutdown took {:?}", asked.elapsed());
+    for pid in pids {
+        assert!(!alive(pid), "ffmpeg {pid} survived the shutdown");
+    }
+    let last = rx.borrow_and_update().clone();
+    let finished = last
+        .log
+        .iter()
+        .filter(|e| e.text == "ffmpeg finished its output and exited")
+        .count();
+    assert_eq!(finished, 2, "{:#?}", last.log);
+    // A finished HLS playlist ends with the end tag (what `q` buys over a kill).
+    let playlist =
+        std::fs::read_to_string(config.hls("fast").join("index.m3u8")).expect("playlist");
+    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_source_retries_with_growing_delays_and_says_why() {
+    let port = free_port();
+    let config = TempConfig::new(&config_text(&format!(
+        "[[stream]]\nname = \"dead\"\ninput = \"rtmp://127.0.0.1:{port}/live/nothing\"\n"
+    )));
+    let (engine, task) = start(&config);
+    let s = wait_for(&engine, Duration::from_secs(15), "a second retry", |s| {
+        matches!(
+            stream(s, "dead").state,
+            onair::engine::StreamState::Retrying { attempt: 2.., .. }
+        )
+    })
+    .await;
+    let dead = stream(&s, "dead");
+    let error = dead.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("Connection refused"), "{error}");
+    assert!(error.contains("is the source or destination up"), "{error}");
+    if let onair::engine::StreamState::Retrying { retry_at, .. } = dead.state {
+        assert!(retry_at > s.taken_at - 100);
+    }
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_ffmpeg_or_an_unwritable_hls_dir_is_refused_at_start() {
+    let config = TempConfig::new(&format!(
+        "[server]\nffmpeg = \"/nonexistent/ffmpeg\"\n\n{}",
+        lavfi_stream("a", "stable", true)
+    ));
+    let error = Engine::start(config.load(), EngineOptions::default())
+        .err()
+        .expect("refused");
+    assert!(matches!(error, EngineError::FfmpegMissing(_)));
+    assert!(
+        error.to_string().contains("apt-get install ffmpeg"),
+        "{error}"
+    );
+
+    let config = TempConfig::new(&format!(
+        "[server]\nhls_dir = \"blocker/hls\"\n\n{}",
+        lavfi_stream("a", "stable", true)
+    ));
+    std::fs::write(
+        config.dir.path().join("blocker"),
+        "a file where a directory should be",
+    )
+    .expect("write");
+    let error = Engine::start(config.load(), EngineOptions::default())
+        .err()
+        .expect("refused");
+    assert!(matches!(error, EngineError::HlsDirUnwritable { .. }));
+    assert!(
+        error.to_string().contains("set [server].hls_dir"),
+        "{error}"
+    );
+}

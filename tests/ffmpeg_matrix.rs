@@ -1,0 +1,281 @@
+//! Every input kind and every output kind, on both profiles, run for real:
+//! the argv onair builds must make a real FFmpeg produce a real output.
+
+mod common;
+
+use common::*;
+use onair::engine::Command;
+use std::path::Path;
+use std::process::{Child, Command as Process, Stdio};
+use std::time::Duration;
+
+/// Helper FFmpeg processes (sources and receivers), killed when the test ends.
+struct Peers(Vec<Child>);
+
+impl Peers {
+    fn spawn(&mut self, args: &[&str]) {
+        let child = Process::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg runs");
+        self.0.push(child);
+    }
+}
+
+impl Peers {
+    /// A source that loops `file` in real time into `url` (`format` muxer,
+    /// then any extra output options such as `-listen 1`).
+    fn feed(&mut self, file: &str, format: &str, extra: &[&str], url: &str) {
+        let mut args = vec![
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            file,
+            "-c",
+            "copy",
+            "-f",
+            format,
+        ];
+        args.extend_from_slice(extra);
+        args.push(url);
+        self.spawn(&args);
+    }
+}
+
+impl Drop for Peers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn make_source(path: &Path) {
+    let status = Process::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "15",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-f", "mpegts"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "could not make the source file");
+}
+
+/// What ffprobe sees in a file: the codec of its first video stream.
+fn video_codec(path: &Path) -> Option<String> {
+    let out = Process::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    // MPEG-TS lists the stream under its program too: the first line is enough.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
+}
+
+fn udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free udp port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_input_and_output_kind_works_on_both_profiles() {
+    let work = tempfile::tempdir().expect("dir");
+    let source = work.path().join("source.ts");
+    make_source(&source);
+    let source = source.display().to_string();
+    let mut peers = Peers(Vec::new());
+    let mut streams = String::new();
+    let mut hls_names = Vec::new();
+    let mut pushed = Vec::new();
+
+    for (tag, profile) in [("ll", "low-latency"), ("st", "stable")] {
+        let mut add = |name: String, input: String, output: String, extra: &str| {
+            streams.push_str(&format!(
+                "[[stream]]\nname = \"{name}\"\ninput = \"{input}\"\noutput = \"{output}\"\nprofile = \"{profile}\"\n{extra}\n"
+            ));
+            name
+        };
+        hls_names.push(add(
+            format!("lavfi-{tag}"),
+            LAVFI.to_string(),
+            "hls".into(),
+            "",
+        ));
+        hls_names.push(add(
+            format!("file-{tag}"),
+            source.clone(),
+            "hls".into(),
+            "loop = true\n",
+        ));
+
+        let port = udp_port();
+        peers.feed(
+            &source,
+            "mpegts",
+            &[],
+            &format!("udp://127.0.0.1:{port}?pkt_size=1316"),
+        );
+        hls_names.push(add(
+            format!("udp-{tag}"),
+            format!("udp://127.0.0.1:{port}"),
+            "hls".into(),
+            "",
+        ));
+
+        let port = free_port();
+        peers.feed(
+            &source,
+            "mpegts",
+            &[],
+            &format!("srt://127.0.0.1:{port}?mode=listener"),
+        );
+        hls_names.push(add(
+            format!("srt-{tag}"),
+            format!("srt://127.0.0.1:{port}?mode=caller"),
+            "hls".into(),
+            "",
+        ));
+
+        let port = free_port();
+        peers.feed(
+            &source,
+            "flv",
+            &["-listen", "1"],
+            &format!("rtmp://127.0.0.1:{port}/live/feed"),
+        );
+        hls_names.push(add(
+            format!("rtmp-{tag}"),
+            format!("rtmp://127.0.0.1:{port}/live/feed"),
+            "hls".into(),
+            "",
+        ));
+
+        let port = free_port();
+        let received = work.path().join(format!("rtmp-out-{tag}.flv"));
+        peers.spawn(&[
+            "-listen",
+            "1",
+            "-i",
+            &format!("rtmp://127.0.0.1:{port}/live/key"),
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            &received.display().to_string(),
+        ]);
+        pushed.push((
+            add(
+                format!("push-rtmp-{tag}"),
+                LAVFI.to_string(),
+                format!("rtmp://127.0.0.1:{port}/live/key"),
+                "",
+            ),
+            received,
+        ));
+
+        let port = free_port();
+        let received = work.path().join(format!("srt-out-{tag}.ts"));
+        peers.spawn(&[
+            "-i",
+            &format!("srt://127.0.0.1:{port}?mode=listener"),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+            &received.display().to_string(),
+        ]);
+        pushed.push((
+            add(
+                format!("push-srt-{tag}"),
+                source.clone(),
+                format!("srt://127.0.0.1:{port}?mode=caller"),
+                "loop = true\n",
+            ),
+            received,
+        ));
+    }
+
+    let config = TempConfig::new(&config_text(&streams));
+    let (engine, task) = start(&config);
+    let all: Vec<String> = hls_names
+        .iter()
+        .chain(pushed.iter().map(|(n, _)| n))
+        .cloned()
+        .collect();
+    // Peers and onair start together, so a first connection may be refused
+    // and retried; from here on nothing may restart.
+    let settled = wait_for(
+        &engine,
+        Duration::from_secs(30),
+        "every stream running",
+        |s| all.iter().all(|n| is_running(s, n)),
+    )
+    .await;
+    for name in &hls_names {
+        let dir = config.hls(name);
+        wait_until(
+            Duration::from_secs(20),
+            &format!("a live playlist for {name}"),
+            || playlist_is_live(&dir),
+        )
+        .await;
+    }
+    for (name, received) in &pushed {
+        wait_until(
+            Duration::from_secs(20),
+            &format!("{name} to reach its receiver"),
+            || std::fs::metadata(received).is_ok_and(|m| m.len() > 20_000),
+        )
+        .await;
+        assert_eq!(
+            video_codec(received).as_deref(),
+            Some("h264"),
+            "{name}: {}",
+            received.display()
+        );
+    }
+    let snapshot = engine.snapshot();
+    for name in &all {
+        assert_eq!(
+            stream(&snapshot, name).restarts,
+            stream(&settled, name).restarts,
+            "{name} restarted: {:?}",
+            stream(&snapshot, name).last_error
+        );
+    }
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}

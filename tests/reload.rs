@@ -1,0 +1,331 @@
+//! Hot reload with real files, real notify and real FFmpeg: a save restarts
+//! only what changed, a broken save changes nothing, and key presses are
+//! written back without losing the operator's comments or edits.
+
+mod common;
+
+use common::*;
+use onair::engine::{Command, Engine, Snapshot};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const HEADER: &str = "# Venue streams: hand-edited during the event.\n";
+
+fn venue() -> TempConfig {
+    TempConfig::new(&format!(
+        "{HEADER}{}",
+        config_text(&format!(
+            "{}{}{}",
+            lavfi_stream("alpha", "low-latency", true),
+            lavfi_stream("beta", "stable", true),
+            lavfi_stream("gamma", "stable", true)
+        ))
+    ))
+}
+
+/// Saves like vim or an editor with "atomic save": a new file renamed over the old.
+fn save_by_rename(path: &Path, text: &str) {
+    let tmp = path.with_extension("toml.swp-new");
+    std::fs::write(&tmp, text).expect("write temp");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+fn pids(snapshot: &Snapshot) -> HashMap<String, u32> {
+    snapshot
+        .streams
+        .iter()
+        .filter_map(|s| s.pid.map(|p| (s.name.clone(), p)))
+        .collect()
+}
+
+async fn all_running(engine: &Engine, names: &[&str]) -> HashMap<String, u32> {
+    let s = wait_for(engine, Duration::from_secs(15), "streams running", |s| {
+        names.iter().all(|n| is_running(s, n))
+    })
+    .await;
+    pids(&s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_one_streams_profile_restarts_only_that_stream() {
+    let config = venue();
+    let (engine, task) = start(&config);
+    let _watch = onair::reload::watch_config(&config.path, engine.clone()).expect("watch");
+    let before = all_running(&engine, &["alpha", "beta", "gamma"]).await;
+
+    let text = std::fs::read_to_string(&config.path).expect("read");
+    let edited = text.replacen(
+        "name = \"beta\"\ninput",
+        "name = \"beta\"\nvideo = \"h264\"\ninput",
+        1,
+    );
+    let edited = edited.replace(
+        &format!("name = \"beta\"\nvideo = \"h264\"\ninput = \"{LAVFI}\"\nprofile = \"stable\""),
+        &format!(
+            "name = \"beta\"\nvideo = \"h264\"\ninput = \"{LAVFI}\"\nprofile = \"low-latency\""
+        ),
+    );
+    assert_ne!(edited, text);
+    let saved = Instant::now();
+    save_by_rename(&config.path, &edited);
+    let after = wait_for(&engine, Duration::from_secs(5), "a new beta ffmpeg", |s| {
+        stream(s, "beta").pid.is_some_and(|p| p != before["beta"])
+    })
+    .await;
+    let took = saved.elapsed();
+    eprintln!("beta's new ffmpeg started {took:?} after the save");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert_eq!(
+        stream(&after, "beta").profile,
+        onair::config::Profile::LowLatency
+    );
+    assert_eq!(
+        after.stream("alpha").and_then(|s| s.pid),
+        Some(before["alpha"])
+    );
+    assert_eq!(
+        after.stream("gamma").and_then(|s| s.pid),
+        Some(before["gamma"])
+    );
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appending_a_stream_starts_it_and_deleting_one_stops_it() {
+    let config = venue();
+    let (engine, task) = start(&config);
+    let _watch = onair::reload::watch_config(&config.path, engine.clone()).expect("watch");
+    let before = all_running(&engine, &["alpha", "beta", "gamma"]).await;
+
+    let text = std::fs::read_to_string(&config.path).expect("read");
+    save_by_rename(
+        &config.path,
+        &format!("{text}{}", lavfi_stream("delta", "low-latency", true)),
+    );
+    let s = wait_for(&engine, Duration::from_secs(10), "delta running", |s| {
+        is_running(s, "delta")
+    })
+    .await;
+    for name in ["alpha", "beta", "gamma"] {
+        assert_eq!(
+            s.stream(name).and_then(|x| x.pid),
+            Some(before[name]),
+            "{name} was touched"
+        );
+    }
+
+    let without_gamma = text.replace(&lavfi_stream("gamma", "stable", true), "");
+    save_by_rename(
+        &config.path,
+        &format!(
+            "{without_gamma}{}",
+            lavfi_stream("delta", "low-latency", true)
+        ),
+    );
+    let s = wait_for(&engine, Duration::from_secs(10), "gamma gone", |s| {
+        s.stream("gamma").is_none()
+    })
+    .await;
+    wait_until(Duration::from_secs(8), "gamma's ffmpeg to end", || {
+        !alive(before["gamma"])
+    })
+    .await;
+    assert_eq!(s.stream("alpha").and_then(|x| x.pid), Some(before["alpha"]));
+    assert_eq!(s.stream("beta").and_then(|x| x.pid), Some(before["beta"]));
+    assert!(is_running(&s, "delta"));
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_save_changes_nothing_and_the_fix_is_applied() {
+    let config = venue();
+    let (engine, task) = start(&config);
+    let _watch = onair::reload::watch_config(&config.path, engine.clone()).expect("watch");
+    let before = all_running(&engine, &["alpha", "beta", "gamma"]).await;
+    let text = std::fs::read_to_string(&config.path).expect("read");
+
+    // Garbage, then a schema error, then a missing variable: each is reported, nothing moves.
+    let broken = [
+        (format!("{text}\n[[stream]\nname = "), ":"),
+        (
+            text.replace("profile = \"stable\"", "profile = \"sturdy\""),
+            "unknown profile `sturdy`",
+        ),
+        (
+            text.replace(
+                "name = \"gamma\"\ninput",
+                "name = \"gamma\"\noutput = \"rtmp://x/app/${NOT_SET_ANYWHERE}\"\ninput",
+            ),
+            "NOT_SET_ANYWHERE",
+        ),
+    ];
+    for (bad, expected) in &broken {
+        save_by_rename(&config.path, bad);
+        let s = wait_for(&engine, Duration::from_secs(5), "the config error", |s| {
+            s.config
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains(expected))
+        })
+        .await;
+        let error = s.config.error.clone().unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("{}:", config.path.display())),
+            "{error}"
+        );
+        assert_eq!(pids(&s), before, "a broken save moved a stream");
+    }
+    // The fix: gamma goes low-latency.
+    let fixed = text.replace(
+        &lavfi_stream("gamma", "stable", true),
+        &lavfi_stream("gamma", "low-latency", true),
+    );
+    save_by_rename(&config.path, &fixed);
+    let s = wait_for(&engine, Duration::from_secs(5), "the fix applied", |s| {
+        s.config.error.is_none() && stream(s, "gamma").profile == onair::config::Profile::LowLatency
+    })
+    .await;
+    assert_eq!(s.stream("alpha").and_then(|x| x.pid), Some(before["alpha"]));
+    assert_eq!(s.stream("beta").and_then(|x| x.pid), Some(before["beta"]));
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_toggle_changes_the_file_by_exactly_that_value() {
+    let config = venue();
+    let (engine, task) = start(&config);
+    let _watch = onair::reload::watch_config(&config.path, engine.clone()).expect("watch");
+    let before = all_running(&engine, &["alpha", "beta", "gamma"]).await;
+    let text = std::fs::read_to_string(&config.path).expect("read");
+
+    engine.send(Command::Stop {
+        stream: "beta".into(),
+    });
+    wait_until(Duration::from_secs(5), "the file to change", || {
+        std::fs::read_to_string(&config.path).is_ok_and(|t| t != text)
+    })
+    .await;
+    let written = std::fs::read_to_string(&config.path).expect("read");
+    let expected = text.replace(
+        &lavfi_stream("beta", "stable", true),
+        &lavfi_stream("beta", "stable", false),
+    );
+    assert_eq!(written, expected);
+    assert!(written.starts_with(HEADER), "the comment was lost");
+
+    // The reload caused by our own write changes nothing.
+    let s = wait_for(
+        &engine,
+        Duration::from_secs(5),
+        "the reload of our own write",
+        |s| {
+            s.log
+                .iter()
+                .any(|e| e.text == "streams.toml reloaded: no change")
+        },
+    )
+    .await;
+    assert_eq!(s.stream("alpha").and_then(|x| x.pid), Some(before["alpha"]));
+    assert_eq!(s.stream("gamma").and_then(|x| x.pid), Some(before["gamma"]));
+    assert_eq!(stream(&s, "beta").state.label(), "stopped");
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sed_in_place_and_a_write_in_place_both_reload() {
+    let config = TempConfig::new(&config_text(&lavfi_stream("solo", "stable", true)));
+    let (engine, task) = start(&config);
+    let _watch = onair::reload::watch_config(&config.path, engine.clone()).expect("watch");
+    let first = all_running(&engine, &["solo"]).await["solo"];
+
+    let status = std::process::Command::new("sed")
+        .args(["-i", "s/profile = \"stable\"/profile = \"low-latency\"/"])
+        .arg(&config.path)
+        .status()
+        .expect("sed");
+    assert!(status.success());
+    let s = wait_for(&engine, Duration::from_secs(5), "the sed edit", |s| {
+        stream(s, "solo").profile == onair::config::Profile::LowLatency
+    })
+    .await;
+    wait_for(&engine, Duration::from_secs(10), "a new solo ffmpeg", |s| {
+        running_pid(s, "solo").is_some_and(|p| p != first)
+    })
+    .await;
+    drop(s);
+
+    // Truncate and write the same inode, as `echo > file` or some editors do.
+    let text = std::fs::read_to_string(&config.path).expect("read");
+    std::fs::write(&config.path, text.replace("low-latency", "stable")).expect("write in place");
+    wait_for(&engine, Duration::from_secs(5), "the in-place edit", |s| {
+        stream(s, "solo").profile == onair::config::Profile::Stable
+    })
+    .await;
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toggle_while_the_file_is_broken_is_kept_and_written_once_it_is_valid() {
+    let config = venue();
+    let (engine, task) = start(&config);
+    let _watch = onair::reload::watch_config(&config.path, engine.clone()).expect("watch");
+    all_running(&engine, &["alpha", "beta", "gamma"]).await;
+    let text = std::fs::read_to_string(&config.path).expect("read");
+
+    let broken = format!("{text}\n[[stream]\n");
+    save_by_rename(&config.path, &broken);
+    wait_for(&engine, Duration::from_secs(5), "the config error", |s| {
+        s.config.error.is_some()
+    })
+    .await;
+
+    engine.send(Command::Stop {
+        stream: "alpha".into(),
+    });
+    let s = wait_for(
+        &engine,
+        Duration::from_secs(8),
+        "alpha stopped and the write kept",
+        |s| stream(s, "alpha").state.label() == "stopped" && !s.config.pending_writes.is_empty(),
+    )
+    .await;
+    assert_eq!(
+        s.config.pending_writes,
+        vec!["alpha: enabled = false".to_string()]
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config.path).expect("read"),
+        broken,
+        "a broken file was rewritten"
+    );
+
+    // The operator fixes the file and adds a comment of their own.
+    let fixed = text.replace(HEADER, "# fixed during the break\n");
+    save_by_rename(&config.path, &fixed);
+    let s = wait_for(&engine, Duration::from_secs(5), "the kept write", |s| {
+        s.config.error.is_none() && s.config.pending_writes.is_empty()
+    })
+    .await;
+    assert_eq!(
+        stream(&s, "alpha").state.label(),
+        "stopped",
+        "the fix must not undo the key press"
+    );
+    let written = std::fs::read_to_string(&config.path).expect("read");
+    assert!(
+        written.starts_with("# fixed during the break\n"),
+        "the operator's edit was lost"
+    );
+    assert!(
+        written.contains(&lavfi_stream("alpha", "low-latency", false)),
+        "{written}"
+    );
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
