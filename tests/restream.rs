@@ -186,6 +186,39 @@ async fn shut_down(engine: Engine, task: EngineTask) {
         .expect("the engine stops every ffmpeg within 20 s");
 }
 
+/// The console drawn from `snapshot` once per row, each row selected in turn.
+fn console_screens(snapshot: &Snapshot) -> Vec<String> {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use onair::tui::{app::App, view};
+    use ratatui::{Terminal, backend::TestBackend};
+    let server = onair::server::ServerStats::default();
+    let mut app = App::new();
+    app.observe(snapshot);
+    let mut screens = Vec::new();
+    for _ in &snapshot.streams {
+        let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("test terminal");
+        let scene = view::Scene {
+            snapshot,
+            server: &server,
+            app: &app,
+            now: snapshot.taken_at,
+            utc_offset_secs: 0,
+        };
+        let mut rendered = Default::default();
+        terminal
+            .draw(|frame| rendered = view::draw(frame, &scene))
+            .expect("draw");
+        app.set_rendered(rendered);
+        screens.push(terminal.backend().to_string());
+        app.handle_key(
+            KeyEvent::new(KeyCode::Down, KeyModifiers::NONE),
+            snapshot,
+            snapshot.taken_at,
+        );
+    }
+    screens
+}
+
 fn edit_file(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).expect("read streams.toml");
     assert_eq!(
@@ -383,7 +416,7 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     // about the destination URL, masked (every snapshot is checked for keys).
     let mut retried = [false, false];
     let mut complained = [false, false];
-    wait_for(
+    let during_outage = wait_for(
         &engine,
         "both destinations retrying",
         Duration::from_secs(20),
@@ -398,6 +431,17 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
         },
     )
     .await;
+    // What the operator sees in the console meanwhile: every row selected
+    // in turn, so the detail panes show each command, stderr and history.
+    let screens = console_screens(&during_outage);
+    assert!(
+        screens.iter().any(|screen| screen.contains("/live/****")),
+        "the console shows the masked destinations:\n{}",
+        screens.join("\n")
+    );
+    for screen in &screens {
+        assert_no_key(screen, "the console");
+    }
     let down_for = Duration::from_secs(4);
     tokio::time::sleep(down_for.saturating_sub(outage.elapsed())).await;
 
