@@ -507,7 +507,10 @@ impl StreamTask {
         let is_error =
             text.is_some() || masked.contains("] [error] ") || masked.contains("] [fatal] ");
         if is_error {
-            let cleaned = text.unwrap_or_else(|| strip_level(&masked));
+            let cleaned = keep_server_reason(
+                error_line.as_deref(),
+                text.unwrap_or_else(|| strip_level(&masked)),
+            );
             *error_line = Some(cleaned.clone());
             self.update(|s| s.last_error = Some(cleaned));
         }
@@ -553,6 +556,18 @@ fn strip_level(line: &str) -> String {
     line.replace("[error] ", "").replace("[fatal] ", "")
 }
 
+/// An RTMP server says why it refused (`Server error: No such stream`,
+/// `Already publishing`) in one line, and FFmpeg then ends with a generic
+/// one (`rtmp://host/app/****: Operation not permitted`). The last line
+/// alone would hide the reason, so the server's words are kept beside it.
+fn keep_server_reason(previous: Option<&str>, line: String) -> String {
+    const SERVER: &str = "Server error: ";
+    match previous.and_then(|p| p.find(SERVER).map(|at| &p[at..])) {
+        Some(reason) if !line.contains(SERVER) => format!("{line} ({reason})"),
+        _ => line,
+    }
+}
+
 fn describe_exit(status: Option<ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
@@ -584,6 +599,10 @@ fn is_configuration_error(line: &str) -> bool {
 fn with_hint(reason: &str) -> String {
     let hint = if reason.contains("No space left on device") {
         " — the disk is full: free space under hls_dir"
+    } else if reason.contains("No such stream") {
+        " — nothing is published under that name yet: is the encoder sending to it?"
+    } else if reason.contains("Already publishing") {
+        " — another sender already uses that stream name: check for a second encoder or a duplicate destination"
     } else if reason.contains("Connection refused") {
         " — nothing is listening there: is the source or destination up?"
     } else if reason.contains("Permission denied") {
@@ -636,6 +655,23 @@ mod tests {
             "rtmp://h/app/****: Invalid argument"
         ));
         assert!(!is_configuration_error("Connection refused"));
+    }
+
+    #[test]
+    fn an_rtmp_server_refusal_is_kept_beside_the_final_error() {
+        let reason = keep_server_reason(
+            Some("[rtmp @ 0x55] Server error: No such stream"),
+            "rtmp://127.0.0.1/live/****: Operation not permitted".to_string(),
+        );
+        assert_eq!(
+            reason,
+            "rtmp://127.0.0.1/live/****: Operation not permitted (Server error: No such stream)"
+        );
+        assert!(with_hint(&reason).contains("is the encoder sending"));
+        assert_eq!(
+            keep_server_reason(Some("Broken pipe"), "Connection refused".to_string()),
+            "Connection refused"
+        );
     }
 
     #[test]
