@@ -1100,3 +1100,60 @@ async fn a_new_listen_address_moves_the_server_without_touching_streams() {
     engine.send(Command::Shutdown);
     task.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_hls_dir_is_served_once_the_streams_write_there() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let text = format!(
+        "[server]\nlisten = \"{listen}\"\nhls_dir = \"first\"\n\n{}",
+        lavfi_stream("cam", "low-latency")
+    );
+    let config = TempConfig::new(&text);
+    let (engine, task) =
+        Engine::start(config.load(), EngineOptions { write_back: false }).expect("engine");
+    let server = server::start(engine.clone()).await.expect("server");
+    let http = Http::new(server.local_addr());
+    let first = config.dir.path().join("first/cam");
+    wait_until(Duration::from_secs(15), "a playlist in first/", || {
+        common::playlist_is_live(&first)
+    })
+    .await;
+    let get = http.clone();
+    assert_eq!(
+        blocking(move || get.get("/hls/cam/index.m3u8").status).await,
+        200
+    );
+
+    std::fs::write(
+        &config.path,
+        text.replace("hls_dir = \"first\"", "hls_dir = \"second\""),
+    )
+    .expect("rewrite");
+    engine.send(Command::Reload);
+    let second = config.dir.path().join("second/cam");
+    wait_until(Duration::from_secs(15), "a playlist in second/", || {
+        common::playlist_is_live(&second)
+    })
+    .await;
+    // What is served now is the new directory's playlist (the old one, ended, stays behind).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let get = http.clone();
+        let served = blocking(move || get.get("/hls/cam/index.m3u8"))
+            .await
+            .text();
+        let new = std::fs::read_to_string(second.join("index.m3u8")).unwrap_or_default();
+        let old = std::fs::read_to_string(first.join("index.m3u8")).unwrap_or_default();
+        if served == new && served != old {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still serving the old hls_dir:\n{served}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.shutdown().await;
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}

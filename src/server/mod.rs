@@ -15,6 +15,7 @@ mod listener;
 mod metrics;
 mod pages;
 
+use crate::config::Config;
 use crate::engine::Engine;
 use axum::Router;
 use axum::extract::FromRef;
@@ -22,8 +23,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -127,17 +129,23 @@ pub async fn start(engine: Engine) -> Result<Server, ServerError> {
     let traffic = Arc::new(Traffic::default());
     let state = AppState(Arc::new(Shared {
         engine: engine.clone(),
-        hls: hls::HlsFiles::new(&config.server.hls_dir),
+        hls: RwLock::new(hls::HlsFiles::new(&config.server.hls_dir)),
         assets: assets::Assets::new(assets::dir_beside(&config.path)),
         traffic: Arc::clone(&traffic),
     }));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(follow_hls_dir(
+        state.clone(),
+        engine.subscribe_config(),
+        stop_rx.clone(),
+        config.server.hls_dir.clone(),
+    ));
     let app = router(state);
     let (stats_tx, stats_rx) = watch::channel(ServerStats {
         listen: local.to_string(),
         ..ServerStats::default()
     });
     let local_addr = Arc::new(Mutex::new(local));
-    let (stop_tx, stop_rx) = watch::channel(false);
     let follower = listener::Follower {
         engine,
         app,
@@ -164,7 +172,8 @@ pub(crate) struct AppState(Arc<Shared>);
 /// The contents of [`AppState`].
 pub(crate) struct Shared {
     engine: Engine,
-    hls: hls::HlsFiles,
+    /// Replaced when a reload moves `hls_dir`.
+    hls: RwLock<hls::HlsFiles>,
     assets: assets::Assets,
     traffic: Arc<Traffic>,
 }
@@ -179,7 +188,33 @@ impl std::ops::Deref for AppState {
 
 impl FromRef<AppState> for hls::HlsFiles {
     fn from_ref(state: &AppState) -> Self {
-        state.hls.clone()
+        state.hls.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A reload that moves `hls_dir` moves what `/hls/` serves with it: the
+/// streams restart into the new directory, and screens follow them there.
+async fn follow_hls_dir(
+    state: AppState,
+    mut configs: watch::Receiver<Arc<Config>>,
+    mut stop: watch::Receiver<bool>,
+    mut serving: PathBuf,
+) {
+    loop {
+        tokio::select! {
+            changed = configs.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let dir = configs.borrow_and_update().server.hls_dir.clone();
+                if dir != serving {
+                    let files = hls::HlsFiles::new(&dir);
+                    *state.hls.write().unwrap_or_else(|p| p.into_inner()) = files;
+                    serving = dir;
+                }
+            }
+            _ = stop.changed() => return,
+        }
     }
 }
 
