@@ -145,15 +145,7 @@ async fn serve_file(files: HlsFiles, request: Request) -> Response {
 fn with_hls_headers(mut response: Response, kind: HlsKind) -> Response {
     let status = response.status();
     if status.is_success() || status == StatusCode::NOT_MODIFIED {
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(kind.content_type()),
-        );
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(kind.cache_control()),
-        );
+        set_kind_headers(response.headers_mut(), kind);
     } else if status == StatusCode::NOT_FOUND {
         // A missing segment or playlist appears moments later: never cache the miss.
         response
@@ -161,6 +153,18 @@ fn with_hls_headers(mut response: Response, kind: HlsKind) -> Response {
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// The type and caching rule of an HLS file, the same from memory or disk.
+fn set_kind_headers(headers: &mut HeaderMap, kind: HlsKind) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(kind.content_type()),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(kind.cache_control()),
+    );
 }
 
 /// A whole file from memory: 200, 206 for one satisfiable range, 416 for
@@ -180,14 +184,7 @@ fn from_memory(request: &HeaderMap, data: Bytes, etag: HeaderValue, kind: HlsKin
         .get(header::RANGE)
         .filter(|_| request.get(header::IF_RANGE).is_none_or(matches));
     let mut headers = HeaderMap::with_capacity(8);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(kind.content_type()),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(kind.cache_control()),
-    );
+    set_kind_headers(&mut headers, kind);
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::ETAG, etag.clone());
     if not_modified {

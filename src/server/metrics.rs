@@ -21,8 +21,10 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
-/// A per-stream gauge: name, help, and how to read it from a snapshot.
-type Gauge = (
+/// One per-stream figure: metric name, type, help text, and how to read it
+/// from a stream (`None` leaves that stream's series out).
+type Figure = (
+    &'static str,
     &'static str,
     &'static str,
     fn(&StreamSnapshot) -> Option<f64>,
@@ -141,17 +143,7 @@ fn render(snapshot: &Snapshot, traffic: &Traffic) -> String {
     let mut out = String::with_capacity(4096);
     let streams = &snapshot.streams;
 
-    family(
-        &mut out,
-        "onair_stream_up",
-        "gauge",
-        "1 when the stream's FFmpeg is running and producing output.",
-    );
-    for s in streams {
-        let up = u8::from(matches!(s.state, StreamState::Running));
-        let _ = writeln!(out, "onair_stream_up{{stream=\"{}\"}} {up}", label(&s.name));
-    }
-
+    // The state as one series per possible state, the current one at 1.
     family(
         &mut out,
         "onair_stream_state",
@@ -170,75 +162,60 @@ fn render(snapshot: &Snapshot, traffic: &Traffic) -> String {
         }
     }
 
-    family(
-        &mut out,
-        "onair_stream_enabled",
-        "gauge",
-        "1 when onair keeps the stream running.",
-    );
-    for s in streams {
-        let _ = writeln!(
-            out,
-            "onair_stream_enabled{{stream=\"{}\"}} {}",
-            label(&s.name),
-            u8::from(s.enabled)
-        );
-    }
-
-    family(
-        &mut out,
-        "onair_stream_restarts_total",
-        "counter",
-        "FFmpeg restarts since onair started (exits and stalls).",
-    );
-    for s in streams {
-        let _ = writeln!(
-            out,
-            "onair_stream_restarts_total{{stream=\"{}\"}} {}",
-            label(&s.name),
-            s.restarts
-        );
-    }
-
-    family(
-        &mut out,
-        "onair_stream_stalls_total",
-        "counter",
-        "Restarts caused by the stall watchdog.",
-    );
-    for s in streams {
-        let _ = writeln!(
-            out,
-            "onair_stream_stalls_total{{stream=\"{}\"}} {}",
-            label(&s.name),
-            s.stalls
-        );
-    }
-
-    let gauges: [Gauge; 4] = [
+    // Every other per-stream figure: one family each, a series per stream
+    // that has a value (a stopped stream has no CPU, for example).
+    let figures: [Figure; 8] = [
+        (
+            "onair_stream_up",
+            "gauge",
+            "1 when the stream's FFmpeg is running and producing output.",
+            |s| Some(f64::from(u8::from(matches!(s.state, StreamState::Running)))),
+        ),
+        (
+            "onair_stream_enabled",
+            "gauge",
+            "1 when onair keeps the stream running.",
+            |s| Some(f64::from(u8::from(s.enabled))),
+        ),
+        (
+            "onair_stream_restarts_total",
+            "counter",
+            "FFmpeg restarts since onair started (exits and stalls).",
+            |s| Some(f64::from(s.restarts)),
+        ),
+        (
+            "onair_stream_stalls_total",
+            "counter",
+            "Restarts caused by the stall watchdog.",
+            |s| Some(f64::from(s.stalls)),
+        ),
         (
             "onair_stream_cpu_percent",
+            "gauge",
             "CPU use of the stream's FFmpeg, percent of one core.",
             |s| s.cpu_percent.map(f64::from),
         ),
         (
             "onair_stream_rss_bytes",
+            "gauge",
             "Resident memory of the stream's FFmpeg, bytes.",
             |s| s.rss_bytes.map(|b| b as f64),
         ),
         (
             "onair_stream_fps",
+            "gauge",
             "Frames per second the stream's FFmpeg outputs.",
             |s| s.fps,
         ),
         (
             "onair_stream_bitrate_bits_per_second",
+            "gauge",
             "Output bitrate of the stream, bits per second.",
             |s| s.bitrate_kbps.map(|k| k * 1000.0),
         ),
     ];
-    for (name, help, value) in gauges {
-        family(&mut out, name, "gauge", help);
+    for (name, kind, help, value) in figures {
+        family(&mut out, name, kind, help);
         for s in streams {
             if let Some(v) = value(s).filter(|v| v.is_finite()) {
                 let _ = writeln!(out, "{name}{{stream=\"{}\"}} {v}", label(&s.name));
