@@ -358,6 +358,17 @@ pub enum Change {
     Profile(Profile),
 }
 
+impl Change {
+    /// Applies the change to a stream: the same edit whether it comes from a
+    /// key press or is re-applied on top of a reloaded file.
+    pub fn apply_to(&self, spec: &mut StreamSpec) {
+        match self {
+            Change::Enabled(on) => spec.enabled = *on,
+            Change::Profile(profile) => spec.profile = *profile,
+        }
+    }
+}
+
 impl Config {
     /// A stream by name.
     pub fn stream(&self, name: &str) -> Option<&StreamSpec> {

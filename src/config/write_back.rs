@@ -1,7 +1,7 @@
 //! Writing a key's change back into `streams.toml` without disturbing the
 //! rest of the operator's file: comments, key order and spacing stay.
 
-use super::{Change, Profile};
+use super::Change;
 use std::io::Write;
 use std::path::Path;
 use toml_edit::{DocumentMut, Item, Table, Value};
@@ -54,22 +54,21 @@ pub fn apply_change(text: &str, name: &str, change: &Change) -> Result<String, W
 fn change_value(change: &Change) -> (&'static str, Value) {
     match change {
         Change::Enabled(on) => ("enabled", Value::from(*on)),
-        Change::Profile(profile) => ("profile", Value::from(profile_str(*profile))),
+        Change::Profile(profile) => ("profile", Value::from(profile.as_str())),
     }
 }
 
-fn profile_str(profile: Profile) -> &'static str {
-    profile.as_str()
+/// Replaces a value but keeps the spacing and comment around it.
+fn replace_keeping_decor(existing: &mut Value, value: Value) {
+    let decor = existing.decor().clone();
+    *existing = value;
+    *existing.decor_mut() = decor;
 }
 
 fn set_in_table(table: &mut Table, change: &Change) {
     let (key, value) = change_value(change);
     match table.get_mut(key).and_then(Item::as_value_mut) {
-        Some(existing) => {
-            let decor = existing.decor().clone();
-            *existing = value;
-            *existing.decor_mut() = decor;
-        }
+        Some(existing) => replace_keeping_decor(existing, value),
         None => {
             table.insert(key, toml_edit::value(value));
         }
@@ -85,11 +84,7 @@ fn set_in_destination(stream: &mut Table, dest: &str, change: &Change) -> Option
             .filter_map(Value::as_inline_table_mut)
             .find(|t| t.get("name").and_then(Value::as_str) == Some(dest))?;
         match entry.get_mut(key) {
-            Some(existing) => {
-                let decor = existing.decor().clone();
-                *existing = value;
-                *existing.decor_mut() = decor;
-            }
+            Some(existing) => replace_keeping_decor(existing, value),
             None => {
                 // `{ a = 1 }` → `{ a = 1, key = v }`: the space before `}`
                 // moves from the old last value to the new one.

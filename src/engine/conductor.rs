@@ -265,8 +265,9 @@ impl Conductor {
                     Some(&stream),
                     format!("profile set to {profile}"),
                 );
-                self.edit_stream(&stream, |s| s.profile = profile, true);
-                self.persist(&stream, Change::Profile(profile)).await;
+                let change = Change::Profile(profile);
+                self.edit_stream(&stream, |s| change.apply_to(s), true);
+                self.persist(&stream, change).await;
             }
             Command::Reload => self.reload().await,
             Command::Shutdown => {}
@@ -294,7 +295,8 @@ impl Conductor {
         let verb = if enabled { "started" } else { "stopped" };
         self.journal
             .record(Level::Info, Some(name), format!("{verb} by the operator"));
-        self.edit_stream(name, |s| s.enabled = enabled, false);
+        let change = Change::Enabled(enabled);
+        self.edit_stream(name, |s| change.apply_to(s), false);
         if let Some(slot) = self.slot(name) {
             slot.send(if enabled {
                 Control::Enable
@@ -302,7 +304,7 @@ impl Conductor {
                 Control::Disable
             });
         }
-        self.persist(name, Change::Enabled(enabled)).await;
+        self.persist(name, change).await;
     }
 
     /// Changes one stream in the running config and hands its task the new
@@ -426,10 +428,7 @@ impl Conductor {
         // What is still waiting to be written stays in force.
         for (name, change) in &self.pending {
             if let Some(spec) = new.streams.iter_mut().find(|s| &s.name == name) {
-                match change {
-                    Change::Enabled(on) => spec.enabled = *on,
-                    Change::Profile(p) => spec.profile = *p,
-                }
+                change.apply_to(spec);
             }
         }
         let plan = config::diff(&self.config, &new);
