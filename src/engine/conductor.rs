@@ -3,6 +3,7 @@
 
 use super::journal::{Journal, Level};
 use super::launch::launch;
+use super::roster::Roster;
 use super::snapshot::*;
 use super::stats::Sampler;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
@@ -41,6 +42,7 @@ pub(crate) struct Conductor {
     retiring: Vec<JoinHandle<()>>,
     spawner: Spawner,
     journal: Journal,
+    roster: Roster,
     wakeups: Arc<Wakeups>,
     sampler: Sampler,
     host: HostStats,
@@ -74,6 +76,7 @@ impl Conductor {
             retiring: Vec::new(),
             spawner,
             journal: Journal::default(),
+            roster: Roster::default(),
             wakeups: Arc::new(Wakeups::default()),
             sampler: Sampler::new(),
             host: HostStats::default(),
@@ -100,6 +103,16 @@ impl Conductor {
             ),
         );
         conductor
+    }
+
+    /// The event log, for the engine's handles.
+    pub(crate) fn journal(&self) -> Journal {
+        self.journal.clone()
+    }
+
+    /// The streams' details, for the engine's handles.
+    pub(crate) fn roster(&self) -> Roster {
+        self.roster.clone()
     }
 
     fn spawn_slot(&self, config: &Config, spec: &config::StreamSpec) -> Slot {
@@ -231,8 +244,10 @@ impl Conductor {
             listen: self.config.server.listen.to_string(),
             streams,
             screens: self.config.screens.clone(),
-            log: self.journal.entries(),
+            log_seq: self.journal.last_seq(),
         };
+        self.roster
+            .replace(self.slots.iter().map(|s| Arc::clone(&s.status)));
         self.snapshot_tx.send_replace(Arc::new(snapshot));
     }
 
@@ -538,7 +553,7 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         restarts: s.restarts,
         stalls: s.stalls,
         last_error: s.last_error.clone(),
-        stderr_tail: s.stderr.iter().cloned().collect(),
-        history: s.history.iter().cloned().collect(),
+        last_change: s.history.back().cloned(),
+        details_seq: s.details_seq,
     }
 }

@@ -6,6 +6,7 @@ mod child;
 mod conductor;
 mod journal;
 mod launch;
+mod roster;
 mod snapshot;
 mod stats;
 mod stream;
@@ -94,6 +95,8 @@ pub struct Engine {
     commands: mpsc::UnboundedSender<Command>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     config: watch::Receiver<Arc<Config>>,
+    journal: journal::Journal,
+    roster: roster::Roster,
 }
 
 /// The engine's task; await it after [`Command::Shutdown`] to know that
@@ -120,12 +123,16 @@ impl Engine {
         let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
         let (config_tx, config_rx) = watch::channel(Arc::new(config.clone()));
         let conductor = conductor::Conductor::new(config, options, spawner, config_tx, snapshot_tx);
+        let journal = conductor.journal();
+        let roster = conductor.roster();
         let task = tokio::spawn(conductor.run(command_rx));
         Ok((
             Engine {
                 commands: command_tx,
                 snapshots: snapshot_rx,
                 config: config_rx,
+                journal,
+                roster,
             },
             EngineTask(task),
         ))
@@ -144,6 +151,18 @@ impl Engine {
     /// The latest snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         Arc::clone(&self.snapshots.borrow())
+    }
+
+    /// The engine log's entries newer than `seq` (every kept entry for 0),
+    /// oldest first. Snapshots carry the newest number as `log_seq`.
+    pub fn log_since(&self, seq: u64) -> Vec<LogEntry> {
+        self.journal.since(seq)
+    }
+
+    /// One stream's stderr tail and state history, as they are now. A UI
+    /// that shows them asks again when the stream's `details_seq` changes.
+    pub fn details(&self, stream: &str) -> Option<StreamDetails> {
+        self.roster.details(stream)
     }
 
     /// The running config (after the last valid reload and key changes).

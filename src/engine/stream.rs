@@ -87,6 +87,9 @@ pub(crate) struct StreamStatus {
     pub last_error: Option<String>,
     pub stderr: VecDeque<String>,
     pub history: VecDeque<StateChange>,
+    /// Counts changes of `stderr` and `history`, so a UI re-reads them
+    /// only when they changed.
+    pub details_seq: u64,
     pub cpu_percent: Option<f32>,
     pub rss_bytes: Option<u64>,
     /// Output bitrate read from the HLS segments (FFmpeg reports none for HLS).
@@ -106,6 +109,7 @@ impl StreamStatus {
             last_error: None,
             stderr: VecDeque::new(),
             history: VecDeque::new(),
+            details_seq: 0,
             cpu_percent: None,
             rss_bytes: None,
             hls_kbps: None,
@@ -211,6 +215,7 @@ impl StreamTask {
             while s.history.len() > HISTORY_KEPT {
                 s.history.pop_front();
             }
+            s.details_seq += 1;
         });
         self.wakeups.urgent.notify_one();
     }
@@ -374,6 +379,7 @@ impl StreamTask {
         self.update(|s| {
             s.progress = None;
             s.stderr.clear();
+            s.details_seq += 1;
         });
         let mut child = match self.spawner.spawn(self.launch.argv.clone()).await {
             Ok(child) => child,
@@ -519,6 +525,7 @@ impl StreamTask {
             while s.stderr.len() > STDERR_KEPT {
                 s.stderr.pop_front();
             }
+            s.details_seq += 1;
         });
     }
 
