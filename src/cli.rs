@@ -23,11 +23,25 @@ pub async fn console(config: &Path) -> ExitCode {
         Err(code) => return code,
     };
     let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let mut signals = match tui::Signals::new() {
+        Ok(signals) => signals,
+        Err(e) => return fail(&e),
+    };
+    let shown = config.display();
     let mut session = match Session::connect(&place, Role::Console).await {
         Ok(session) => session,
         Err(AttachError::NoEngine { .. }) if !terminal => return needs_terminal(),
         Err(AttachError::NoEngine { .. }) => {
-            match launch::start_and_attach(config, &place, Role::Console).await {
+            let started = tokio::select! {
+                started = launch::start_and_attach(config, &place, Role::Console) => started,
+                // The terminal went away while the engine starts: it goes
+                // on starting, on its own.
+                _ = signals.any() => {
+                    say(&format!("onair: the engine is starting in the background; attach with `onair {shown}`"));
+                    return ExitCode::SUCCESS;
+                }
+            };
+            match started {
                 Ok(session) => session,
                 // The engine's own words, as `onair --headless` prints them.
                 Err(LaunchError::Died { output }) => {
@@ -42,9 +56,8 @@ pub async fn console(config: &Path) -> ExitCode {
     if !terminal {
         return needs_terminal();
     }
-    let shown = config.display();
     let pid = session.engine_pid();
-    let leave = match tui::run(&mut session).await {
+    let leave = match tui::run(&mut session, &mut signals).await {
         Ok(leave) => leave,
         Err(e) => return fail(&e),
     };

@@ -96,13 +96,13 @@ async fn a_frozen_ffmpeg_is_detected_as_stalled_and_restarted() {
     assert!(back_in < Duration::from_secs(4 + 2), "took {back_in:?}");
     assert_eq!(stream(&after, "frozen").stalls, 1);
     assert!(!alive(pid), "the frozen process was not killed");
+    let history = engine
+        .details("frozen")
+        .map(|d| d.history)
+        .unwrap_or_default();
     assert!(
-        stream(&after, "frozen")
-            .history
-            .iter()
-            .any(|h| h.text.starts_with("stalled")),
-        "{:?}",
-        stream(&after, "frozen").history
+        history.iter().any(|h| h.text.starts_with("stalled")),
+        "{history:?}"
     );
     engine.send(Command::Shutdown);
     task.wait().await;
@@ -198,19 +198,17 @@ async fn shutdown_lets_every_ffmpeg_finish_its_output() {
     assert_eq!(pids.len(), 2);
     let asked = Instant::now();
     engine.send(Command::Shutdown);
-    let mut rx = engine.subscribe();
     task.wait().await;
     eprintln!("shutdown took {:?}", asked.elapsed());
     for pid in pids {
         assert!(!alive(pid), "ffmpeg {pid} survived the shutdown");
     }
-    let last = rx.borrow_and_update().clone();
-    let finished = last
-        .log
+    let log = engine.log_since(0);
+    let finished = log
         .iter()
         .filter(|e| e.text == "ffmpeg finished its output and exited")
         .count();
-    assert_eq!(finished, 2, "{:#?}", last.log);
+    assert_eq!(finished, 2, "{log:#?}");
     // A finished HLS playlist ends with the end tag (what `q` buys over a kill).
     let playlist =
         std::fs::read_to_string(config.hls("fast").join("index.m3u8")).expect("playlist");

@@ -222,8 +222,9 @@ async fn a_key_toggle_changes_the_file_by_exactly_that_value() {
         &engine,
         Duration::from_secs(5),
         "the reload of our own write",
-        |s| {
-            s.log
+        |_| {
+            engine
+                .log_since(0)
                 .iter()
                 .any(|e| e.text == "streams.toml reloaded: no change")
         },

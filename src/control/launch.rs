@@ -105,14 +105,23 @@ pub async fn start_and_attach(
             command.stdout(Stdio::null()).stderr(Stdio::null());
         }
     }
-    // SAFETY: setsid is async-signal-safe; it makes the engine the leader
-    // of a new session with no controlling terminal, so no hang-up of this
-    // console's terminal ever reaches it.
+    // SAFETY: setsid and close_range are async-signal-safe system calls.
+    // setsid makes the engine the leader of a new session with no
+    // controlling terminal, so no hang-up of this console's terminal ever
+    // reaches it; close_range marks every inherited descriptor above stderr
+    // close-on-exec, so the engine keeps no terminal or socket of whoever
+    // ran the console (a kernel without it leaves them, which is harmless).
     unsafe {
         command.pre_exec(|| {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
             Ok(())
         });
     }

@@ -8,8 +8,9 @@
 //! while the first one's playlists, segments and processes stay as they are.
 
 use super::place::Place;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -85,18 +86,18 @@ impl EngineLock {
             .map_err(io)?;
         let deadline = std::time::Instant::now() + CONTENDED_FOR;
         loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+            match try_flock(&file, libc::LOCK_EX) {
+                Ok(true) => break,
+                Ok(false) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                Err(TryLockError::WouldBlock) => {
+                Ok(false) => {
                     return Err(LockError::Held {
                         config: place.config.clone(),
                         pid: read_pid(&mut file),
                     });
                 }
-                Err(TryLockError::Error(e)) => return Err(io(e)),
+                Err(e) => return Err(io(e)),
             }
         }
         file.set_len(0).map_err(io)?;
@@ -120,10 +121,27 @@ impl EngineLock {
         let Ok(mut file) = File::open(&place.lock) else {
             return Holder::Free;
         };
-        match file.try_lock_shared() {
-            Ok(()) => Holder::Free,
-            Err(_) => Holder::Engine(read_pid(&mut file)),
+        match try_flock(&file, libc::LOCK_SH) {
+            Ok(true) => Holder::Free,
+            _ => Holder::Engine(read_pid(&mut file)),
         }
+    }
+}
+
+/// `flock(2)` without waiting: `Ok(true)` when taken, `Ok(false)` when
+/// someone else holds a conflicting lock. The lock belongs to the open
+/// file and goes with its last descriptor.
+fn try_flock(file: &File, operation: libc::c_int) -> std::io::Result<bool> {
+    // SAFETY: flock on a descriptor this `File` owns; no memory is touched.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let error = std::io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(error)
     }
 }
 

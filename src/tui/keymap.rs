@@ -234,7 +234,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[KeyPress::char('q'), KeyPress::ctrl('c')],
         action: Action::Quit,
-        description: "leave: d detaches (every stream keeps running), s stops them all",
+        description: "leave: d detaches (streams keep running), s stops all",
         dangerous: false,
         footer: Some("quit"),
     },

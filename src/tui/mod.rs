@@ -19,6 +19,7 @@ use crate::engine::{Snapshot, now_millis};
 use crate::server::ServerStats;
 use app::{App, Outcome};
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
 use std::io;
@@ -57,28 +58,74 @@ pub enum Leave {
 /// terminal goes away, or the engine ends. The terminal is restored however
 /// this ends, including a panic. Returns an error only if the terminal
 /// cannot be set up.
-pub async fn run(session: &mut Session) -> io::Result<Leave> {
+pub async fn run(session: &mut Session, signals: &mut Signals) -> io::Result<Leave> {
     let mut console = Console::enter()?;
-    let result = event_loop(&mut console.terminal, session).await;
+    let result = event_loop(&mut console.terminal, session, signals).await;
     drop(console);
     result
+}
+
+/// The signals that end a console: a hang-up (the terminal went away), and
+/// SIGTERM or SIGINT (someone closing it). None of them touches a stream.
+/// Taken when the console process starts, so that one arriving while the
+/// engine is still starting is not lost.
+pub struct Signals {
+    hangup: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts listening (must run inside the runtime).
+    pub fn new() -> io::Result<Signals> {
+        Ok(Signals {
+            hangup: signal(SignalKind::hangup())?,
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves at the next of them.
+    pub async fn any(&mut self) {
+        tokio::select! {
+            _ = self.hangup.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }
 
 /// The terminal in raw mode on the alternate screen; leaving it (drop)
 /// puts the terminal back as the operator had it.
 struct Console {
-    terminal: DefaultTerminal,
+    /// Never dropped: ratatui's drop shows the cursor and prints (with a
+    /// panicking `eprintln!`) when it cannot, which is exactly what happens
+    /// after an SSH drop. [`restore_terminal`] does it quietly instead.
+    terminal: std::mem::ManuallyDrop<DefaultTerminal>,
 }
 
 impl Console {
     fn enter() -> io::Result<Console> {
-        install_cursor_hook();
-        match ratatui::try_init() {
-            Ok(mut terminal) => {
-                terminal.hide_cursor()?;
-                terminal.clear()?;
-                Ok(Console { terminal })
-            }
+        install_restore_hook();
+        // Nothing here asks the terminal anything (ratatui's `clear` reads
+        // the cursor position, which spins forever on a terminal that hangs
+        // up at that moment): the screen is cleared by a plain sequence.
+        let entered = crossterm::terminal::enable_raw_mode()
+            .and_then(|()| {
+                crossterm::execute!(
+                    io::stdout(),
+                    EnterAlternateScreen,
+                    crossterm::cursor::Hide,
+                    crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+                )
+            })
+            .and_then(|()| {
+                ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))
+            });
+        match entered {
+            Ok(terminal) => Ok(Console {
+                terminal: std::mem::ManuallyDrop::new(terminal),
+            }),
             Err(e) => {
                 // Undo only what was done: with no terminal at all, writing
                 // escape sequences would just litter a redirected output.
@@ -102,20 +149,22 @@ impl Drop for Console {
     }
 }
 
+/// Puts the terminal back, quietly: after an SSH drop there is no terminal
+/// left to restore, and complaining about it (on a stderr that is gone
+/// too) must not turn a detach into a crash.
 fn restore_terminal() {
-    ratatui::restore();
-    let _ = crossterm::execute!(io::stdout(), crossterm::cursor::Show);
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = crossterm::execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
 }
 
-/// Shows the cursor again after a panic. Installed before ratatui's own
-/// hook (which leaves raw mode and the alternate screen, then calls this
-/// one), so the panic message lands on a normal terminal with a cursor.
-fn install_cursor_hook() {
+/// Restores the terminal before a panic message is printed, so that it
+/// lands on a normal screen with a cursor.
+fn install_restore_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let _ = crossterm::execute!(io::stdout(), crossterm::cursor::Show);
+            restore_terminal();
             previous(info);
         }));
     });
@@ -160,10 +209,11 @@ fn engine_gone(event: Result<Option<Event>, crate::control::frame::FrameError>) 
     }
 }
 
-async fn event_loop(terminal: &mut DefaultTerminal, session: &mut Session) -> io::Result<Leave> {
-    let mut hangup = signal(SignalKind::hangup())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+async fn event_loop(
+    terminal: &mut DefaultTerminal,
+    session: &mut Session,
+    signals: &mut Signals,
+) -> io::Result<Leave> {
     let mut state = State {
         app: App::new(),
         snapshot: Arc::new(Snapshot::default()),
@@ -180,7 +230,11 @@ async fn event_loop(terminal: &mut DefaultTerminal, session: &mut Session) -> io
         return Ok(Leave::EngineLost("it closed the connection".to_string()));
     }
     loop {
-        match session.next().await {
+        let event = tokio::select! {
+            event = session.next() => event,
+            _ = signals.any() => return Ok(Leave::Detach),
+        };
+        match event {
             Ok(Some(Event::Update(update))) => {
                 let has_snapshot = update.snapshot.is_some();
                 state.apply(*update);
@@ -192,7 +246,9 @@ async fn event_loop(terminal: &mut DefaultTerminal, session: &mut Session) -> io
         }
     }
     let mut events = EventStream::new();
-    draw(terminal, &mut state)?;
+    if draw(terminal, &mut state).is_err() {
+        return Ok(Leave::Detach);
+    }
     let mut last_draw = Instant::now();
     let mut dirty = false;
     loop {
@@ -245,9 +301,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, session: &mut Session) -> io
             _ = sleep_until(wake), if wake.is_some() => dirty = true,
             // A hang-up is the terminal going away; a stop signal to the
             // console is the operator closing it. Neither touches a stream.
-            _ = hangup.recv() => return Ok(Leave::Detach),
-            _ = terminate.recv() => return Ok(Leave::Detach),
-            _ = interrupt.recv() => return Ok(Leave::Detach),
+            _ = signals.any() => return Ok(Leave::Detach),
         }
         if draw_now || (dirty && last_draw.elapsed() >= MIN_FRAME) {
             // A terminal that cannot be drawn on any more has gone away.

@@ -51,10 +51,10 @@ pub fn draw_confirm(frame: &mut Frame, area: Rect, confirm: &Confirm) {
 pub fn draw_leave(frame: &mut Frame, area: Rect, leave: &Leave) {
     let width = MAX_WIDTH.min(area.width);
     let inner_width = width.saturating_sub(4).max(1) as usize;
-    let streams = match leave.live {
+    let keeps = match leave.live {
         0 => "no stream is live".to_string(),
-        1 => "1 stream is live".to_string(),
-        n => format!("{n} streams are live"),
+        1 => "the live stream keeps running".to_string(),
+        n => format!("{n} live streams keep running"),
     };
     let stops = match leave.live {
         0 => "nothing goes off the air".to_string(),
@@ -63,8 +63,8 @@ pub fn draw_leave(frame: &mut Frame, area: Rect, leave: &Leave) {
     };
     let others = match leave.consoles.saturating_sub(1) {
         0 => String::new(),
-        1 => "; the other console closes".to_string(),
-        n => format!("; the {n} other consoles close"),
+        1 => " (the other console closes)".to_string(),
+        n => format!(" (the {n} other consoles close)"),
     };
     let key = |k: &'static str, color: Color| {
         Span::styled(k, Style::new().fg(color).add_modifier(Modifier::BOLD))
@@ -88,12 +88,12 @@ pub fn draw_leave(frame: &mut Frame, area: Rect, leave: &Leave) {
     choice(
         key("d", Color::Green),
         "    ",
-        format!("detach: {streams} and keep running; `onair` attaches again"),
+        format!("detach: {keeps}; come back with `onair`"),
     );
     choice(
         key("s", Color::Red),
         "    ",
-        format!("stop every stream and the engine: {stops}{others}"),
+        format!("stop everything: {stops}{others}"),
     );
     choice(key("Esc", Color::Cyan), "  ", "stay".to_string());
     let height = lines.len() as u16 + 2;
