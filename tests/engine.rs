@@ -275,3 +275,60 @@ async fn a_missing_ffmpeg_or_an_unwritable_hls_dir_is_refused_at_start() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hls_directory_that_cannot_be_prepared_is_retried_until_it_can() {
+    let config = TempConfig::new(&config_text(&lavfi_stream("cam", "low-latency", true)));
+    let in_the_way = config.hls("cam");
+    std::fs::create_dir_all(in_the_way.parent().expect("hls dir")).expect("hls dir");
+    std::fs::write(&in_the_way, "a file where the stream's directory goes").expect("write");
+    let (engine, task) = start(&config);
+    let s = wait_for(&engine, Duration::from_secs(15), "a second retry", |s| {
+        matches!(
+            stream(s, "cam").state,
+            onair::engine::StreamState::Retrying { attempt: 2.., .. }
+        )
+    })
+    .await;
+    let error = stream(&s, "cam").last_error.clone().unwrap_or_default();
+    assert!(error.contains("cannot create"), "{error}");
+    assert!(
+        !stream(&s, "cam")
+            .history
+            .iter()
+            .any(|h| h.text.starts_with("failed")),
+        "{:?}",
+        stream(&s, "cam").history
+    );
+
+    // The operator clears the way: the stream comes up on its own.
+    std::fs::remove_file(&in_the_way).expect("remove");
+    wait_for(&engine, Duration::from_secs(20), "cam running", |s| {
+        is_running(s, "cam")
+    })
+    .await;
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_filter_fails_at_once_though_ffmpeg_ends_on_a_generic_line() {
+    let config = TempConfig::new(&config_text(&format!(
+        "{}output_args = [\"-vf\", \"nosuchfilter\"]\n\n",
+        lavfi_stream("cam", "low-latency", true)
+    )));
+    let (engine, task) = start(&config);
+    let s = wait_for(&engine, Duration::from_secs(15), "cam failed", |s| {
+        matches!(
+            stream(s, "cam").state,
+            onair::engine::StreamState::Failed { .. }
+        )
+    })
+    .await;
+    let cam = stream(&s, "cam");
+    let error = cam.last_error.clone().unwrap_or_default();
+    assert!(error.contains("No such filter"), "{error}");
+    assert_eq!(cam.restarts, 0, "a wrong command line was retried");
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}

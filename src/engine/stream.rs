@@ -343,14 +343,26 @@ impl StreamTask {
         }
     }
 
+    /// FFmpeg could not be started for a reason that may pass: the stream
+    /// retries with backoff, saying why.
+    fn not_started(&self, reason: String) -> RunEnd {
+        let reason = errors::with_hint(&reason);
+        self.journal
+            .record(Level::Warn, Some(&self.name), reason.clone());
+        self.update(|s| s.last_error = Some(reason));
+        RunEnd::Exited(Duration::ZERO)
+    }
+
     fn mask(&self, text: &str) -> String {
         secrets::mask_text(text, &self.launch.secrets)
     }
 
     /// Starts FFmpeg once and follows it until it ends or is told to stop.
     async fn run_once(&mut self) -> RunEnd {
+        // A directory that cannot be prepared right now (a full disk, a
+        // file in the way, a mount not back yet) is retried with backoff.
         if let Err(reason) = self.prepare_output() {
-            return RunEnd::Failed(reason);
+            return self.not_started(reason);
         }
         self.update(|s| {
             s.progress = None;
@@ -358,7 +370,13 @@ impl StreamTask {
         });
         let mut child = match self.spawner.spawn(self.launch.argv.clone()).await {
             Ok(child) => child,
-            Err(e) => return RunEnd::Failed(errors::spawn_failure(&self.launch.argv[0], &e)),
+            Err(e) => {
+                let failure = errors::spawn_failure(&self.launch.argv[0], &e);
+                if failure.retry {
+                    return self.not_started(failure.message);
+                }
+                return RunEnd::Failed(failure.message);
+            }
         };
         let pid = child.id();
         self.update(|s| s.pid = pid);
@@ -374,7 +392,7 @@ impl StreamTask {
         let mut last_out_time: Option<i64> = None;
         let mut last_advance = tokio::time::Instant::now();
         let mut running_since: Option<Instant> = None;
-        let mut error_line: Option<String> = None;
+        let mut errors = errors::RunErrors::default();
         let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
 
         loop {
@@ -435,7 +453,7 @@ impl StreamTask {
                     None => stdout = None,
                 },
                 line = next_line(&mut stderr) => match line {
-                    Some(line) => self.stderr_line(&line, &mut error_line),
+                    Some(line) => self.stderr_line(&line, &mut errors),
                     None => stderr = None,
                 },
                 status = child.wait() => {
@@ -443,19 +461,19 @@ impl StreamTask {
                     if let Some(lines) = stderr.as_mut() {
                         let drain = async {
                             while let Ok(Some(line)) = lines.next_line().await {
-                                self.stderr_line(&line, &mut error_line);
+                                self.stderr_line(&line, &mut errors);
                             }
                         };
                         let _ = tokio::time::timeout(Duration::from_millis(300), drain).await;
                     }
                     let exit = errors::describe_exit(status.ok());
-                    let reason = match &error_line {
+                    let reason = match errors.reason() {
                         Some(line) => format!("{exit}: {line}"),
                         None => exit,
                     };
                     let reason = errors::with_hint(&reason);
                     self.update(|s| s.last_error = Some(reason.clone()));
-                    if running_since.is_none() && error_line.as_deref().is_some_and(errors::is_configuration_error) {
+                    if running_since.is_none() && errors.unfixable().is_some() {
                         return RunEnd::Failed(reason);
                     }
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
@@ -475,16 +493,15 @@ impl StreamTask {
         }
     }
 
-    fn stderr_line(&self, line: &str, error_line: &mut Option<String>) {
+    fn stderr_line(&self, line: &str, errors: &mut errors::RunErrors) {
         let masked = self.mask(line.trim_end());
         if masked.is_empty() {
             return;
         }
         tracing::info!(stream = %self.name, "ffmpeg: {masked}");
         if let Some(text) = errors::error_text(&masked) {
-            let cleaned = errors::keep_server_reason(error_line.as_deref(), text);
-            *error_line = Some(cleaned.clone());
-            self.update(|s| s.last_error = Some(cleaned));
+            let shown = errors.push(text).to_string();
+            self.update(|s| s.last_error = Some(shown));
         }
         self.update(|s| {
             s.stderr.push_back(masked);
