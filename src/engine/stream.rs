@@ -6,12 +6,12 @@ use super::child::{self, Spawner, StopOutcome};
 use super::journal::{Journal, Level};
 use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
 use crate::config::{Output, StreamSpec};
-use crate::ffmpeg::{self, Progress, ProgressParser, errors};
+use crate::ffmpeg::{self, Progress, ProgressParser, errors, hls};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
 
@@ -153,6 +153,9 @@ pub(crate) struct StreamTask {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    /// The highest HLS segment number this stream may have used: every run
+    /// starts above it, so no segment name ever comes back.
+    segments_used: Option<u64>,
 }
 
 impl StreamTask {
@@ -172,6 +175,7 @@ impl StreamTask {
             spawner,
             journal,
             wakeups,
+            segments_used: None,
         }
     }
 
@@ -335,12 +339,17 @@ impl StreamTask {
         }
     }
 
-    /// Clears what a previous run left, so a screen never plays old segments.
-    fn prepare_output(&self) -> Result<(), String> {
-        match &self.launch.hls_dir {
-            Some(dir) => ffmpeg::prepare_dir(dir),
-            None => Ok(()),
-        }
+    /// The command of the next run. For HLS: numbers its segments above
+    /// every name used so far, then clears what a previous run left, so a
+    /// screen never plays old segments.
+    fn prepare_run(&mut self) -> Result<Vec<String>, String> {
+        let Some(dir) = &self.launch.hls_dir else {
+            return Ok(self.launch.argv.clone());
+        };
+        let start = hls::start_number(dir, self.segments_used, SystemTime::now());
+        ffmpeg::prepare_dir(dir)?;
+        self.segments_used = Some(start);
+        Ok(hls::numbered(&self.launch.argv, start))
     }
 
     /// FFmpeg could not be started for a reason that may pass: the stream
@@ -361,14 +370,15 @@ impl StreamTask {
     async fn run_once(&mut self) -> RunEnd {
         // A directory that cannot be prepared right now (a full disk, a
         // file in the way, a mount not back yet) is retried with backoff.
-        if let Err(reason) = self.prepare_output() {
-            return self.not_started(reason);
-        }
+        let argv = match self.prepare_run() {
+            Ok(argv) => argv,
+            Err(reason) => return self.not_started(reason),
+        };
         self.update(|s| {
             s.progress = None;
             s.stderr.clear();
         });
-        let mut child = match self.spawner.spawn(self.launch.argv.clone()).await {
+        let mut child = match self.spawner.spawn(argv).await {
             Ok(child) => child,
             Err(e) => {
                 let failure = errors::spawn_failure(&self.launch.argv[0], &e);
