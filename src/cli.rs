@@ -6,7 +6,7 @@ use crate::control::client::AttachError;
 use crate::control::launch::{self, LaunchError};
 use crate::control::{Place, PlaceError, Request, Role, Session};
 use crate::engine::{Snapshot, StreamSnapshot, StreamState, now_millis};
-use crate::headless::say;
+use crate::signals::{Signals, say};
 use crate::tui::{self, Leave, format};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -23,7 +23,9 @@ pub async fn console(config: &Path) -> ExitCode {
         Err(code) => return code,
     };
     let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
-    let mut signals = match tui::Signals::new() {
+    // Taken before anything else, so that a hang-up while the engine is
+    // still starting is not lost: every signal detaches a console.
+    let mut signals = match Signals::new() {
         Ok(signals) => signals,
         Err(e) => return fail(&e),
     };
@@ -36,7 +38,7 @@ pub async fn console(config: &Path) -> ExitCode {
                 started = launch::start_and_attach(config, &place, Role::Console) => started,
                 // The terminal went away while the engine starts: it goes
                 // on starting, on its own.
-                _ = signals.any() => {
+                _ = signals.next() => {
                     say(&format!("onair: the engine is starting in the background; attach with `onair {shown}`"));
                     return ExitCode::SUCCESS;
                 }

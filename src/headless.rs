@@ -12,9 +12,9 @@ use crate::clock::local_hms;
 use crate::config::{self, Config};
 use crate::control::{ControlServer, EngineLock, Place, PlaceError};
 use crate::engine::{Command, Engine, EngineOptions, EngineTask, LogEntry};
+use crate::signals::{Signal, Signals, say};
 use anyhow::Context;
 use std::path::Path;
-use tokio::signal::unix::{SignalKind, signal};
 
 /// What every client is told when the engine ends.
 pub const CLOSING: &str = "the engine stopped: every stream is off the air";
@@ -99,9 +99,7 @@ fn load(path: &Path) -> anyhow::Result<Config> {
 /// Prints engine events until a stop signal or a `Shutdown` from a
 /// console, then waits for the engine to stop every stream.
 async fn print_until_stopped(engine: Engine, task: EngineTask) -> std::io::Result<()> {
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
+    let mut signals = Signals::new()?;
     let mut snapshots = engine.subscribe();
     let mut printed = 0u64;
     let mut stopping = false;
@@ -113,15 +111,14 @@ async fn print_until_stopped(engine: Engine, task: EngineTask) -> std::io::Resul
                 }
                 printed = print_new(&engine, printed);
             }
-            _ = interrupt.recv(), if !stopping => {
-                stopping = true;
-                engine.send(Command::Shutdown);
-            }
-            _ = terminate.recv(), if !stopping => {
-                stopping = true;
-                engine.send(Command::Shutdown);
-            }
-            _ = hangup.recv() => engine.send(Command::Reload),
+            signal = signals.next() => match signal {
+                Signal::Reload => engine.send(Command::Reload),
+                Signal::Stop if !stopping => {
+                    stopping = true;
+                    engine.send(Command::Shutdown);
+                }
+                Signal::Stop => {}
+            },
         }
     }
     task.wait().await;
@@ -150,11 +147,4 @@ pub fn format_entry(entry: &LogEntry) -> String {
         ),
         None => format!("{} {level:<5} {}", local_hms(entry.at), entry.text),
     }
-}
-
-/// Prints to stderr if it is still there: a closed stderr must never take
-/// every stream down with it (`eprintln!` would panic).
-pub fn say(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
 }

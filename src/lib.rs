@@ -14,4 +14,5 @@ pub mod logging;
 pub mod reload;
 pub mod secrets;
 pub mod server;
+pub mod signals;
 pub mod tui;

@@ -79,7 +79,7 @@ fn main() -> ExitCode {
             _ if cli.headless => match onair::headless::run(&cli.config).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    onair::headless::say(&format!("onair: {e:#}"));
+                    onair::signals::say(&format!("onair: {e:#}"));
                     ExitCode::FAILURE
                 }
             },

@@ -1,26 +1,24 @@
 //! The streams' heavy details (FFmpeg's stderr tail, state history), read
 //! when a UI asks for them instead of being copied into every snapshot.
 
+use super::collector::Watched;
 use super::snapshot::StreamDetails;
-use super::stream::StreamStatus;
-use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::watch;
 
-/// The current streams' shared statuses, refreshed by the engine at every
-/// snapshot; cheap to clone, one per engine handle.
-#[derive(Clone, Default)]
-pub(crate) struct Roster(Arc<RwLock<Vec<Arc<Mutex<StreamStatus>>>>>);
+/// The current streams' shared statuses (the list the engine also hands
+/// its collector); cheap to clone, one per engine handle.
+#[derive(Clone)]
+pub(crate) struct Roster(watch::Receiver<Watched>);
 
 impl Roster {
-    /// Takes the current list of streams.
-    pub(crate) fn replace(&self, statuses: impl Iterator<Item = Arc<Mutex<StreamStatus>>>) {
-        let mut list = self.0.write().unwrap_or_else(|p| p.into_inner());
-        list.clear();
-        list.extend(statuses);
+    /// Reads the list the engine keeps up to date.
+    pub(crate) fn new(streams: watch::Receiver<Watched>) -> Roster {
+        Roster(streams)
     }
 
     /// One stream's details, copied out under its lock.
     pub(crate) fn details(&self, name: &str) -> Option<StreamDetails> {
-        let list = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let list = self.0.borrow();
         list.iter().find_map(|status| {
             let s = status.lock().ok()?;
             (s.launch.spec.name == name).then(|| StreamDetails {

@@ -17,6 +17,7 @@ pub mod view;
 use crate::control::{Event, Request, Session, Update};
 use crate::engine::{Snapshot, now_millis};
 use crate::server::ServerStats;
+use crate::signals::Signals;
 use app::{App, Outcome};
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
@@ -25,7 +26,6 @@ use ratatui::DefaultTerminal;
 use std::io;
 use std::sync::{Arc, Once};
 use std::time::Duration;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
 /// Updates redraw at most this often (about 4 frames a second); keys and
@@ -55,7 +55,8 @@ pub enum Leave {
 }
 
 /// Runs the console on an attached session until the operator leaves, the
-/// terminal goes away, or the engine ends. The terminal is restored however
+/// terminal goes away (a hang-up, or any stop signal: they all detach), or
+/// the engine ends. The terminal is restored however
 /// this ends, including a panic. Returns an error only if the terminal
 /// cannot be set up.
 pub async fn run(session: &mut Session, signals: &mut Signals) -> io::Result<Leave> {
@@ -63,36 +64,6 @@ pub async fn run(session: &mut Session, signals: &mut Signals) -> io::Result<Lea
     let result = event_loop(&mut console.terminal, session, signals).await;
     drop(console);
     result
-}
-
-/// The signals that end a console: a hang-up (the terminal went away), and
-/// SIGTERM or SIGINT (someone closing it). None of them touches a stream.
-/// Taken when the console process starts, so that one arriving while the
-/// engine is still starting is not lost.
-pub struct Signals {
-    hangup: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-    interrupt: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// Starts listening (must run inside the runtime).
-    pub fn new() -> io::Result<Signals> {
-        Ok(Signals {
-            hangup: signal(SignalKind::hangup())?,
-            terminate: signal(SignalKind::terminate())?,
-            interrupt: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    /// Resolves at the next of them.
-    pub async fn any(&mut self) {
-        tokio::select! {
-            _ = self.hangup.recv() => {}
-            _ = self.terminate.recv() => {}
-            _ = self.interrupt.recv() => {}
-        }
-    }
 }
 
 /// The terminal in raw mode on the alternate screen; leaving it (drop)
@@ -232,7 +203,9 @@ async fn event_loop(
     loop {
         let event = tokio::select! {
             event = session.next() => event,
-            _ = signals.any() => return Ok(Leave::Detach),
+            // A hang-up is the terminal going away; a stop signal to the
+            // console is the operator closing it. Neither touches a stream.
+            _ = signals.next() => return Ok(Leave::Detach),
         };
         match event {
             Ok(Some(Event::Update(update))) => {
@@ -298,10 +271,8 @@ async fn event_loop(
                 // The terminal is gone (an SSH drop): detach.
                 Some(Err(_)) | None => return Ok(Leave::Detach),
             },
-            _ = sleep_until(wake), if wake.is_some() => dirty = true,
-            // A hang-up is the terminal going away; a stop signal to the
-            // console is the operator closing it. Neither touches a stream.
-            _ = signals.any() => return Ok(Leave::Detach),
+            _ = crate::clock::sleep_until(wake), if wake.is_some() => dirty = true,
+            _ = signals.next() => return Ok(Leave::Detach),
         }
         if draw_now || (dirty && last_draw.elapsed() >= MIN_FRAME) {
             // A terminal that cannot be drawn on any more has gone away.
@@ -335,13 +306,6 @@ fn next_wake(state: &State, dirty: bool, last_draw: Instant) -> Option<Instant> 
     match (flash, tick) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 
