@@ -299,7 +299,7 @@ fn binary_for_nobody(scratch: &Path) -> PathBuf {
 fn as_nobody(binary: &Path, runtime: &Runtime, args: &[&str]) -> Output {
     Command::new("runuser")
         .args(["-u", "nobody", "--", "env"])
-        .arg(format!("XDG_RUNTIME_DIR={}", runtime.path().display()))
+        .arg(format!("ONAIR_RUNTIME_DIR={}", runtime.sockets().display()))
         .arg(binary)
         .args(args)
         .stdin(Stdio::null())

@@ -140,8 +140,16 @@ impl Headless {
         }
     }
 
-    /// Waits for a line containing all `parts`, returns it.
+    /// Waits for a line containing all `parts` (or finds it among those
+    /// already read: streams come up in any order), returns it.
     fn expect_line(&mut self, within: Duration, parts: &[&str]) -> String {
+        if let Some(line) = self
+            .seen
+            .iter()
+            .find(|line| parts.iter().all(|p| line.contains(p)))
+        {
+            return line.clone();
+        }
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

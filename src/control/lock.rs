@@ -56,6 +56,10 @@ fn describe_pid(pid: Option<u32>) -> String {
 #[derive(Debug)]
 pub struct EngineLock {
     _file: File,
+    /// A shared lock on the socket directory: `systemd-tmpfiles` leaves a
+    /// locked directory alone, so an engine running for weeks keeps its
+    /// socket in `/tmp`.
+    _dir: Option<File>,
     path: PathBuf,
 }
 
@@ -103,8 +107,12 @@ impl EngineLock {
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
+        let dir = File::open(&place.dir)
+            .ok()
+            .filter(|dir| try_flock(dir, libc::LOCK_SH).unwrap_or(false));
         Ok(EngineLock {
             _file: file,
+            _dir: dir,
             path: place.lock.clone(),
         })
     }

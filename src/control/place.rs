@@ -1,10 +1,19 @@
 //! Where an engine's socket and lock file live.
 //!
 //! Each user has one directory for them, which only that user can enter:
-//! `$XDG_RUNTIME_DIR/onair/` (a per-login tmpfs on systemd machines), or
-//! `/tmp/onair-$UID/` without it. Inside, one engine per canonical config
-//! path: `streams-<hash>.sock` and `streams-<hash>.lock`, the hash taken of
-//! the path, so `onair` from any working directory finds the same engine.
+//! `/tmp/onair-$UID/` (mode 0700), or `$ONAIR_RUNTIME_DIR` when set. Inside,
+//! one engine per canonical config path: `streams-<hash>.sock` and
+//! `streams-<hash>.lock`, the hash taken of the path, so `onair` from any
+//! working directory, any login and a service manager all find the same
+//! engine.
+//!
+//! Not `$XDG_RUNTIME_DIR`: that directory is removed when its user's last
+//! login session ends (an SSH drop is exactly that), which would leave the
+//! engine running with no socket and let the next `onair` start a second
+//! one; and a service has none while an SSH login has one, so the two would
+//! never meet. tmux keeps its sockets in `/tmp` for the same reasons. The
+//! running engine holds a shared `flock` on the directory, which keeps
+//! `systemd-tmpfiles` from cleaning it up.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -26,7 +35,7 @@ pub enum PlaceError {
         source: std::io::Error,
     },
     /// The directory cannot be made or read.
-    #[error("cannot use {} for the control socket: {source} (set XDG_RUNTIME_DIR to a directory of yours)", dir.display())]
+    #[error("cannot use {} for the control socket: {source} (set ONAIR_RUNTIME_DIR to a directory of yours)", dir.display())]
     Dir {
         /// The directory.
         dir: PathBuf,
@@ -34,7 +43,7 @@ pub enum PlaceError {
         source: std::io::Error,
     },
     /// Someone else made the directory: using it would hand them the socket.
-    #[error("{} belongs to uid {owner}, not to you (uid {uid}): remove it, or set XDG_RUNTIME_DIR to a directory of yours", dir.display())]
+    #[error("{} belongs to uid {owner}, not to you (uid {uid}): remove it, or set ONAIR_RUNTIME_DIR to a directory of yours", dir.display())]
     NotOwned {
         /// The directory.
         dir: PathBuf,
@@ -44,13 +53,13 @@ pub enum PlaceError {
         uid: u32,
     },
     /// The path is a symlink or a file, not a directory.
-    #[error("{} is not a directory: remove it, or set XDG_RUNTIME_DIR to a directory of yours", dir.display())]
+    #[error("{} is not a directory: remove it, or set ONAIR_RUNTIME_DIR to a directory of yours", dir.display())]
     NotDir {
         /// The path.
         dir: PathBuf,
     },
     /// A unix socket path cannot be that long.
-    #[error("the control socket path {} is longer than {MAX_SOCKET_PATH} bytes: set XDG_RUNTIME_DIR to a shorter directory", path.display())]
+    #[error("the control socket path {} is longer than {MAX_SOCKET_PATH} bytes: set ONAIR_RUNTIME_DIR to a shorter directory", path.display())]
     TooLong {
         /// The path.
         path: PathBuf,
@@ -78,10 +87,7 @@ impl Place {
             path: config.to_path_buf(),
             source,
         })?;
-        let dir = runtime_dir(
-            std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
-            current_uid(),
-        );
+        let dir = runtime_dir(std::env::var_os(RUNTIME_DIR_VAR).as_deref(), current_uid());
         let place = Place::new(canonical, dir);
         if place.socket.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(PlaceError::TooLong { path: place.socket });
@@ -112,7 +118,7 @@ impl Place {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // XDG_RUNTIME_DIR itself is missing: make the whole path.
+                // The parent of ONAIR_RUNTIME_DIR is missing: make the whole path.
                 std::fs::DirBuilder::new()
                     .mode(0o700)
                     .recursive(true)
@@ -149,11 +155,16 @@ impl Place {
     }
 }
 
-/// The user's socket directory: `$XDG_RUNTIME_DIR/onair` when that is set
-/// to an absolute path, `/tmp/onair-$UID` otherwise.
-pub fn runtime_dir(xdg_runtime_dir: Option<&OsStr>, uid: u32) -> PathBuf {
-    match xdg_runtime_dir.map(Path::new) {
-        Some(dir) if dir.is_absolute() => dir.join("onair"),
+/// The variable that moves the socket directory (tests give each run its
+/// own; a system with a private `/tmp` per service sets it for the service
+/// and its operators alike).
+pub const RUNTIME_DIR_VAR: &str = "ONAIR_RUNTIME_DIR";
+
+/// The user's socket directory: `$ONAIR_RUNTIME_DIR` when that is an
+/// absolute path, `/tmp/onair-$UID` otherwise.
+pub fn runtime_dir(override_dir: Option<&OsStr>, uid: u32) -> PathBuf {
+    match override_dir.map(Path::new) {
+        Some(dir) if dir.is_absolute() => dir.to_path_buf(),
         _ => PathBuf::from(format!("/tmp/onair-{uid}")),
     }
 }
@@ -208,12 +219,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_directory_follows_xdg_runtime_dir_or_falls_back_to_tmp() {
-        assert_eq!(
-            runtime_dir(Some(OsStr::new("/run/user/1000")), 1000),
-            PathBuf::from("/run/user/1000/onair")
-        );
+    fn the_directory_is_per_user_in_tmp_unless_moved() {
         assert_eq!(runtime_dir(None, 1000), PathBuf::from("/tmp/onair-1000"));
+        assert_eq!(
+            runtime_dir(Some(OsStr::new("/srv/onair/run")), 1000),
+            PathBuf::from("/srv/onair/run")
+        );
         assert_eq!(
             runtime_dir(Some(OsStr::new("")), 7),
             PathBuf::from("/tmp/onair-7")
@@ -221,7 +232,7 @@ mod tests {
         assert_eq!(
             runtime_dir(Some(OsStr::new("relative/dir")), 7),
             PathBuf::from("/tmp/onair-7"),
-            "a relative XDG_RUNTIME_DIR is ignored, as the spec says"
+            "a relative directory would depend on where onair is started"
         );
     }
 
@@ -256,9 +267,9 @@ mod tests {
     fn socket_and_lock_sit_side_by_side() {
         let place = Place::new(
             PathBuf::from("/etc/onair/streams.toml"),
-            PathBuf::from("/run/user/0/onair"),
+            PathBuf::from("/tmp/onair-0"),
         );
-        assert_eq!(place.socket.parent(), Some(Path::new("/run/user/0/onair")));
+        assert_eq!(place.socket.parent(), Some(Path::new("/tmp/onair-0")));
         assert_eq!(place.socket.with_extension("lock"), place.lock);
     }
 

@@ -1,6 +1,6 @@
 //! Real engines and real consoles for the end-to-end tests of attaching.
 //!
-//! Every test gets its own runtime directory (its `XDG_RUNTIME_DIR`), so
+//! Every test gets its own socket directory (its `ONAIR_RUNTIME_DIR`), so
 //! tests running in parallel, or another checkout's tests, never find each
 //! other's engines; and a guard that stops whatever engine ran there when
 //! the test ends, pass or fail, and waits until it is gone.
@@ -23,8 +23,8 @@ pub const START: Duration = Duration::from_secs(40);
 /// How often a condition is looked at.
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// A private `XDG_RUNTIME_DIR`; dropping it stops every engine that runs
-/// there and waits for it to end.
+/// A private socket directory (`ONAIR_RUNTIME_DIR`) inside a private temp
+/// dir; dropping it stops every engine that runs there and waits for it to end.
 pub struct Runtime {
     dir: tempfile::TempDir,
 }
@@ -44,7 +44,7 @@ impl Runtime {
         self.dir.path()
     }
 
-    /// The sockets' directory onair makes inside it.
+    /// The sockets' directory onair makes inside it (`ONAIR_RUNTIME_DIR`).
     pub fn sockets(&self) -> PathBuf {
         self.dir.path().join("onair")
     }
@@ -52,7 +52,7 @@ impl Runtime {
     /// `onair` with this runtime directory.
     pub fn onair(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_onair"));
-        command.env("XDG_RUNTIME_DIR", self.dir.path());
+        command.env("ONAIR_RUNTIME_DIR", self.sockets());
         command
     }
 
@@ -60,8 +60,8 @@ impl Runtime {
     /// directory, then saying how it exited and staying (for tmux).
     pub fn console_line(&self, args: &str) -> String {
         format!(
-            "XDG_RUNTIME_DIR='{}' '{}' {args}; echo \"onair exited with status $?\"; exec sleep 600",
-            self.dir.path().display(),
+            "ONAIR_RUNTIME_DIR='{}' '{}' {args}; echo \"onair exited with status $?\"; exec sleep 600",
+            self.sockets().display(),
             env!("CARGO_BIN_EXE_onair"),
         )
     }
