@@ -5,11 +5,12 @@
 use super::collector::{Collector, Watched};
 use super::journal::{Journal, Level};
 use super::launch::launch;
+use super::pending::PendingWrites;
 use super::roster::Roster;
 use super::snapshot::*;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
-use super::{Command, EngineOptions, child::Spawner};
-use crate::config::{self, Change, Config, ConfigError, WriteBackError};
+use super::{Command, EngineOptions, Timings, child::Spawner};
+use crate::config::{self, Change, Config, ConfigError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -45,8 +46,9 @@ pub(crate) struct Conductor {
     collector: Collector,
     watched: watch::Sender<Watched>,
     status: ConfigStatus,
-    pending: Vec<(String, Change)>,
+    pending: PendingWrites,
     options: EngineOptions,
+    timings: Timings,
     seq: u64,
 }
 
@@ -54,6 +56,7 @@ impl Conductor {
     pub(crate) fn new(
         config: Config,
         options: EngineOptions,
+        timings: Timings,
         spawner: Spawner,
         config_tx: watch::Sender<Arc<Config>>,
         snapshot_tx: watch::Sender<Arc<Snapshot>>,
@@ -65,6 +68,7 @@ impl Conductor {
             warnings: config.warnings.clone(),
             pending_writes: Vec::new(),
         };
+        let pending = PendingWrites::new(config.path.clone());
         let wakeups = Arc::new(Wakeups::default());
         let (watched, watched_rx) = watch::channel(Watched::new());
         let collector = Collector::spawn(watched_rx, Arc::clone(&wakeups));
@@ -81,8 +85,9 @@ impl Conductor {
             collector,
             watched,
             status,
-            pending: Vec::new(),
+            pending,
             options,
+            timings,
             seq: 0,
         };
         for warning in conductor.config.warnings.clone() {
@@ -127,7 +132,8 @@ impl Conductor {
             self.spawner.clone(),
             self.journal.clone(),
             Arc::clone(&self.wakeups),
-        );
+        )
+        .with_healthy_reset(self.timings.healthy_reset);
         Slot {
             name: spec.name.clone(),
             status,
@@ -167,6 +173,10 @@ impl Conductor {
                     if publish_at.is_none() {
                         publish_at = Some((last_publish + PUBLISH_EVERY).max(Instant::now()));
                     }
+                },
+                _ = crate::clock::sleep_until(self.pending.next_try()) => {
+                    self.flush_pending().await;
+                    publish_at = Some(Instant::now());
                 },
                 _ = crate::clock::sleep_until(publish_at) => {
                     self.publish();
@@ -321,60 +331,19 @@ impl Conductor {
         }
     }
 
-    /// Writes a key's change into the file; while the file cannot be parsed
-    /// the change is kept and written by the next successful reload.
+    /// Writes a key's change into the file; what cannot be written now is
+    /// kept (see [`PendingWrites`]).
     async fn persist(&mut self, name: &str, change: Change) {
         if !self.options.write_back {
             return;
         }
-        match self.write_back(name.to_string(), change.clone()).await {
-            Ok(()) => {}
-            Err(WriteBackError::Unparsable(why)) => {
-                self.journal.record(
-                    Level::Warn,
-                    Some(name),
-                    format!("streams.toml cannot be parsed right now ({why}): the change is kept and will be written once the file is valid"),
-                );
-                self.pending
-                    .retain(|(n, c)| !(n == name && same_kind(c, &change)));
-                self.pending.push((name.to_string(), change));
-                self.status.pending_writes = self.pending.iter().map(describe_change).collect();
-            }
-            Err(e) => self.journal.record(Level::Error, Some(name), e.to_string()),
-        }
-    }
-
-    async fn write_back(&self, name: String, change: Change) -> Result<(), WriteBackError> {
-        let path = self.config.path.clone();
-        tokio::task::spawn_blocking(move || config::write_change(&path, &name, &change).map(|_| ()))
-            .await
-            .unwrap_or_else(|e| {
-                Err(WriteBackError::Io {
-                    path: String::new(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            })
+        self.pending.write(&self.journal, name, change).await;
+        self.status.pending_writes = self.pending.described();
     }
 
     async fn flush_pending(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        for (name, change) in pending {
-            match self.write_back(name.clone(), change.clone()).await {
-                Ok(()) => self.journal.record(
-                    Level::Info,
-                    Some(&name),
-                    format!(
-                        "wrote the kept change to streams.toml: {}",
-                        describe_change(&(name.clone(), change))
-                    ),
-                ),
-                Err(WriteBackError::Unparsable(_)) => self.pending.push((name, change)),
-                Err(e) => self
-                    .journal
-                    .record(Level::Error, Some(&name), e.to_string()),
-            }
-        }
-        self.status.pending_writes = self.pending.iter().map(describe_change).collect();
+        self.pending.flush(&self.journal).await;
+        self.status.pending_writes = self.pending.described();
     }
 
     async fn reload(&mut self) {
@@ -417,11 +386,7 @@ impl Conductor {
     /// Applies a new valid config: only what changed is touched.
     fn apply(&mut self, mut new: Config) {
         // What is still waiting to be written stays in force.
-        for (name, change) in &self.pending {
-            if let Some(spec) = new.streams.iter_mut().find(|s| &s.name == name) {
-                change.apply_to(spec);
-            }
-        }
+        self.pending.apply_to(&mut new);
         let plan = config::diff(&self.config, &new);
         let secrets = Arc::new(new.secrets.clone());
         self.secrets = secrets;
@@ -508,18 +473,6 @@ async fn checked(config: Config) -> Result<Config, ConfigError> {
             format!("cannot check the new config: {e}"),
         ))
     })
-}
-
-fn same_kind(a: &Change, b: &Change) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
-}
-
-fn describe_change((name, change): &(String, Change)) -> String {
-    match change {
-        Change::Enabled(true) => format!("{name}: enabled = true"),
-        Change::Enabled(false) => format!("{name}: enabled = false"),
-        Change::Profile(p) => format!("{name}: profile = \"{p}\""),
-    }
 }
 
 fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
