@@ -3,6 +3,7 @@
 
 use super::journal::{Journal, Level};
 use super::launch::launch;
+use super::screens::ScreenDesk;
 use super::snapshot::*;
 use super::stats::Sampler;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
@@ -42,6 +43,7 @@ pub(crate) struct Conductor {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    screens: Arc<ScreenDesk>,
     sampler: Sampler,
     host: HostStats,
     status: ConfigStatus,
@@ -65,6 +67,9 @@ impl Conductor {
             warnings: config.warnings.clone(),
             pending_writes: Vec::new(),
         };
+        let journal = Journal::default();
+        let wakeups = Arc::new(Wakeups::default());
+        let screens = Arc::new(ScreenDesk::new(journal.clone(), Arc::clone(&wakeups)));
         let mut conductor = Conductor {
             secrets: Arc::new(config.secrets.clone()),
             config: Arc::new(config),
@@ -73,8 +78,9 @@ impl Conductor {
             slots: Vec::new(),
             retiring: Vec::new(),
             spawner,
-            journal: Journal::default(),
-            wakeups: Arc::new(Wakeups::default()),
+            journal,
+            wakeups,
+            screens,
             sampler: Sampler::new(),
             host: HostStats::default(),
             status,
@@ -122,6 +128,11 @@ impl Conductor {
         }
     }
 
+    /// The screen reports, shared with the engine's handle.
+    pub(crate) fn screen_desk(&self) -> Arc<ScreenDesk> {
+        Arc::clone(&self.screens)
+    }
+
     fn slot(&self, name: &str) -> Option<&Slot> {
         self.slots.iter().find(|s| s.name == name)
     }
@@ -151,6 +162,8 @@ impl Conductor {
                 },
                 _ = sample_tick.tick() => {
                     self.sample();
+                    let latest = Arc::clone(&self.snapshot_tx.borrow());
+                    self.screens.tick(&latest.streams, now_millis());
                     publish_at = Some(Instant::now());
                 },
                 _ = sleep_until_opt(publish_at) => {
@@ -232,6 +245,7 @@ impl Conductor {
             streams,
             screens: self.config.screens.clone(),
             log: self.journal.entries(),
+            screen_reports: self.screens.reports(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
     }
@@ -540,5 +554,8 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         last_error: s.last_error.clone(),
         stderr_tail: s.stderr.iter().cloned().collect(),
         history: s.history.iter().cloned().collect(),
+        source: None,
+        handling: String::new(),
+        warnings: Vec::new(),
     }
 }

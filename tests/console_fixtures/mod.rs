@@ -108,6 +108,7 @@ pub fn snapshot_at(taken_at: UnixMillis, cam1_cpu: f32) -> Snapshot {
         listen: "127.0.0.1:8080".to_string(),
         streams: vec![stage, lobby, program, backstage],
         screens: Vec::new(),
+        screen_reports: Vec::new(),
         log: vec![
             LogEntry {
                 seq: 1,
