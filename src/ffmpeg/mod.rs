@@ -5,6 +5,7 @@
 
 mod argv;
 pub mod codecs;
+pub mod errors;
 mod hls;
 pub mod keyframes;
 mod progress;
@@ -15,6 +16,6 @@ pub use argv::{
     video_args,
 };
 pub use codecs::{AudioChoice, Handling, VideoChoice, decide};
-pub use hls::last_segment_kbps;
+pub use hls::{last_segment_kbps, prepare_dir};
 pub use progress::{Progress, ProgressParser};
 pub use source_info::{SourceInfo, SourceInfoParser};
