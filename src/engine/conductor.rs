@@ -514,7 +514,10 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         output_kind: spec.output.kind(),
         output: s.launch.shown_output.clone(),
         input: s.launch.shown_input.clone(),
-        command: s.launch.shown_command.clone(),
+        command: s
+            .shown_command
+            .clone()
+            .unwrap_or_else(|| s.launch.shown_command.clone()),
         pid: s.pid,
         running_since: s.running_since,
         cpu_percent: s.cpu_percent,
@@ -529,8 +532,16 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         last_error: s.last_error.clone(),
         stderr_tail: s.stderr.iter().cloned().collect(),
         history: s.history.iter().cloned().collect(),
-        source: None,
-        handling: String::new(),
-        warnings: Vec::new(),
+        source: s.source.clone(),
+        handling: s
+            .handling
+            .as_ref()
+            .map(|h| h.label.clone())
+            .unwrap_or_default(),
+        warnings: s
+            .handling
+            .as_ref()
+            .map(|h| h.warnings.clone())
+            .unwrap_or_default(),
     }
 }

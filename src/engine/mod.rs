@@ -9,6 +9,7 @@ mod journal;
 mod launch;
 mod screens;
 mod snapshot;
+mod source;
 mod stats;
 mod stream;
 

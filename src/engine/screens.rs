@@ -118,7 +118,7 @@ pub struct ScreenNews {
     pub stream: String,
     /// What to log (already free of secrets: reports hold none).
     pub text: String,
-    /// True for a screen that cannot play (a warning), false for good news.
+    /// True for a screen that cannot play (logged as an error), false for good news.
     pub bad: bool,
 }
 
@@ -299,7 +299,8 @@ impl ScreenDesk {
     fn tell(&self, news: Vec<ScreenNews>) {
         use super::journal::Level;
         for item in news {
-            let level = if item.bad { Level::Warn } else { Level::Info };
+            // A dark screen in front of the audience is an error: the console flashes it.
+            let level = if item.bad { Level::Error } else { Level::Info };
             self.journal.record(level, Some(&item.stream), item.text);
         }
     }

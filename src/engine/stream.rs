@@ -5,8 +5,9 @@
 use super::child::{self, Spawner, StopOutcome};
 use super::journal::{Journal, Level};
 use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
-use crate::config::{Output, StreamSpec};
-use crate::ffmpeg::{self, Progress, ProgressParser, errors};
+use super::source::{Learned, SourceKnowledge};
+use crate::config::{Config, Output, StreamSpec};
+use crate::ffmpeg::{self, Handling, Progress, ProgressParser, SourceInfo, errors};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// Extra time the watchdog gives a new FFmpeg to produce its first output.
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
+/// How often the keyframes of a copied source are read from its segments.
+const KEYFRAME_CHECK: Duration = Duration::from_secs(1);
 /// A process that ran this long resets the backoff.
 const HEALTHY_RESET: Duration = Duration::from_secs(60);
 
@@ -41,8 +44,9 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 pub(crate) struct Launch {
     /// The resolved stream.
     pub spec: StreamSpec,
-    /// The full command, program first.
-    pub argv: Vec<String>,
+    /// The server and profile settings the command is built from once
+    /// the source is known (`video`/`audio = "auto"`).
+    pub config: Arc<Config>,
     /// The HLS directory to clean before a start, for HLS outputs.
     pub hls_dir: Option<PathBuf>,
     /// Values to mask in anything shown.
@@ -90,6 +94,12 @@ pub(crate) struct StreamStatus {
     pub rss_bytes: Option<u64>,
     /// Output bitrate read from the HLS segments (FFmpeg reports none for HLS).
     pub hls_kbps: Option<f64>,
+    /// What the source sends, once known.
+    pub source: Option<SourceInfo>,
+    /// What the current (or last) run does with it.
+    pub handling: Option<Handling>,
+    /// The command of the current run as the operator may see it.
+    pub shown_command: Option<String>,
 }
 
 impl StreamStatus {
@@ -108,6 +118,9 @@ impl StreamStatus {
             cpu_percent: None,
             rss_bytes: None,
             hls_kbps: None,
+            source: None,
+            handling: None,
+            shown_command: None,
         }
     }
 }
@@ -116,7 +129,8 @@ impl StreamStatus {
 enum RunEnd {
     /// The engine asked to stop and stay stopped.
     Disabled,
-    /// The engine asked for a restart (operator, or a new command line).
+    /// The engine asked for a restart (operator, or a new command line),
+    /// or the source turned out to need another handling.
     RestartNow,
     /// The engine is shutting down.
     Shutdown,
@@ -153,6 +167,7 @@ pub(crate) struct StreamTask {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    source: SourceKnowledge,
 }
 
 impl StreamTask {
@@ -172,6 +187,7 @@ impl StreamTask {
             spawner,
             journal,
             wakeups,
+            source: SourceKnowledge::default(),
         }
     }
 
@@ -352,13 +368,22 @@ impl StreamTask {
         if let Err(reason) = self.prepare_output() {
             return RunEnd::Failed(reason);
         }
+        let handling = self.source.begin_run(
+            &self.launch.config,
+            &self.launch.spec,
+            self.launch.hls_dir.as_deref(),
+        );
+        let argv = ffmpeg::command_with(&self.launch.config, &self.launch.spec, &handling);
+        let shown = self.mask(&ffmpeg::display_command(&argv, &self.launch.secrets));
         self.update(|s| {
             s.progress = None;
             s.stderr.clear();
+            s.handling = Some(handling);
+            s.shown_command = Some(shown);
         });
-        let mut child = match self.spawner.spawn(self.launch.argv.clone()).await {
+        let mut child = match self.spawner.spawn(argv.clone()).await {
             Ok(child) => child,
-            Err(e) => return RunEnd::Failed(errors::spawn_failure(&self.launch.argv[0], &e)),
+            Err(e) => return RunEnd::Failed(errors::spawn_failure(&argv[0], &e)),
         };
         let pid = child.id();
         self.update(|s| s.pid = pid);
@@ -376,6 +401,8 @@ impl StreamTask {
         let mut running_since: Option<Instant> = None;
         let mut error_line: Option<String> = None;
         let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
+        let mut keyframe_tick = tokio::time::interval(KEYFRAME_CHECK);
+        keyframe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         loop {
             // Opening and probing a network source can take several seconds
@@ -435,8 +462,25 @@ impl StreamTask {
                     None => stdout = None,
                 },
                 line = next_line(&mut stderr) => match line {
-                    Some(line) => self.stderr_line(&line, &mut error_line),
+                    Some(line) => {
+                        self.stderr_line(&line, &mut error_line);
+                        let learned = self.source.stderr_line(&self.launch.config, &self.launch.spec, line.trim_end());
+                        if let Some(learned) = learned {
+                            if self.learned(learned) {
+                                child::kill_now(&mut child).await;
+                                return RunEnd::RestartNow;
+                            }
+                        }
+                    }
                     None => stderr = None,
+                },
+                _ = keyframe_tick.tick(), if running_since.is_some() => {
+                    if let Some(learned) = self.source.check_keyframes(&self.launch.config, &self.launch.spec) {
+                        if self.learned(learned) {
+                            self.stop(&mut child, stdin.take()).await;
+                            return RunEnd::RestartNow;
+                        }
+                    }
                 },
                 status = child.wait() => {
                     // Read what FFmpeg printed just before it died: it is the reason.
@@ -447,6 +491,9 @@ impl StreamTask {
                             }
                         };
                         let _ = tokio::time::timeout(Duration::from_millis(300), drain).await;
+                    }
+                    if let Some(learned) = self.source.end_run(&self.launch.config, &self.launch.spec) {
+                        self.learned(learned);
                     }
                     let exit = errors::describe_exit(status.ok());
                     let reason = match &error_line {
@@ -473,6 +520,60 @@ impl StreamTask {
                 },
             }
         }
+    }
+
+    /// Takes what was learned about the source: history, warnings, and
+    /// whether the running FFmpeg must restart with another handling.
+    fn learned(&self, learned: Learned) -> bool {
+        let Learned {
+            source,
+            changed,
+            handling,
+            restart,
+        } = learned;
+        if changed {
+            let text = format!("source: {}", source.summary());
+            self.journal
+                .record(Level::Info, Some(&self.name), text.clone());
+            self.update(|s| {
+                s.history.push_back(StateChange {
+                    at: now_millis(),
+                    text,
+                });
+                while s.history.len() > HISTORY_KEPT {
+                    s.history.pop_front();
+                }
+            });
+        }
+        let old_warnings = self
+            .status
+            .lock()
+            .ok()
+            .and_then(|s| s.handling.as_ref().map(|h| h.warnings.clone()))
+            .unwrap_or_default();
+        for warning in handling
+            .warnings
+            .iter()
+            .filter(|w| !old_warnings.contains(w))
+        {
+            self.journal
+                .record(Level::Warn, Some(&self.name), warning.clone());
+        }
+        if restart {
+            self.journal.record(
+                Level::Info,
+                Some(&self.name),
+                format!("restarting to {}", handling.label),
+            );
+        }
+        self.update(|s| {
+            s.source = Some(source);
+            if !restart {
+                s.handling = Some(handling);
+            }
+        });
+        self.wakeups.urgent.notify_one();
+        restart
     }
 
     fn stderr_line(&self, line: &str, error_line: &mut Option<String>) {

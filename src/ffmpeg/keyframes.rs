@@ -158,10 +158,11 @@ impl IntervalMeter {
         self.last = Some(pts);
     }
 
-    /// Seconds between keyframes, rounded to a tenth, once two gaps were
-    /// seen (a first gap can be cut short by where reading began).
+    /// Seconds between keyframes, rounded to a tenth, once three gaps were
+    /// seen (the median of three outvotes a first gap cut short by where
+    /// reading began, or a keyframe the source added on a scene change).
     pub fn interval(&self) -> Option<f64> {
-        if self.gaps.len() < 2 {
+        if self.gaps.len() < 3 {
             return None;
         }
         let mut sorted = self.gaps.clone();
@@ -282,19 +283,21 @@ mod tests {
     fn the_interval_is_the_median_gap_once_two_were_seen() {
         let mut meter = IntervalMeter::new();
         meter.keyframe(1_000);
-        meter.keyframe(1_000 + 180_000);
-        assert_eq!(meter.interval(), None, "one gap may be cut short");
-        meter.keyframe(1_000 + 360_000);
+        meter.keyframe(1_000 + 108_000);
+        meter.keyframe(1_000 + 108_000 + 180_000);
+        assert_eq!(meter.interval(), None, "a first gap may be cut short");
+        meter.keyframe(1_000 + 108_000 + 360_000);
         assert_eq!(meter.interval(), Some(2.0));
         // One late keyframe does not move the median.
-        meter.keyframe(1_000 + 360_000 + 270_000);
-        meter.keyframe(1_000 + 360_000 + 270_000 + 180_000);
+        meter.keyframe(1_000 + 108_000 + 360_000 + 270_000);
+        meter.keyframe(1_000 + 108_000 + 360_000 + 270_000 + 180_000);
         assert_eq!(meter.interval(), Some(2.0));
     }
 
     #[test]
     fn a_wrapping_clock_is_followed_and_a_new_timeline_starts_over() {
         let mut meter = IntervalMeter::new();
+        meter.keyframe(PTS_WRAP - 135_000);
         meter.keyframe(PTS_WRAP - 45_000);
         meter.keyframe(45_000);
         meter.keyframe(135_000);
