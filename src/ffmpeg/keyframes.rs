@@ -11,6 +11,8 @@
 const PACKET: usize = 188;
 /// The 33-bit PTS wraps around after this many 90 kHz ticks.
 const PTS_WRAP: u64 = 1 << 33;
+/// Keyframes closer than this (90 kHz ticks, 0.1 s) are not a real interval.
+const MIN_GAP: u64 = 9_000;
 /// Intervals kept for the estimate.
 const KEPT: usize = 8;
 
@@ -138,12 +140,17 @@ impl IntervalMeter {
         Self::default()
     }
 
-    /// Records a keyframe's PTS (90 kHz). A jump backwards or of more than
-    /// a minute is a new timeline: it starts the measurement over.
+    /// Records a keyframe's PTS (90 kHz). A jump of more than a minute
+    /// (or backwards) is a new timeline: it starts the measurement over.
+    /// Keyframes less than a tenth of a second after the previous one are
+    /// the same picture: a camera that sends its parameter sets as packets
+    /// of their own gets them marked as keyframes a tick apart, and FFmpeg
+    /// squeezes a clock that jumped back (an RTSP camera's, once its first
+    /// RTCP report arrives) into such ticks.
     pub fn keyframe(&mut self, pts: u64) {
         if let Some(last) = self.last {
             let gap = (pts + PTS_WRAP - last) % PTS_WRAP;
-            if gap == 0 {
+            if gap < MIN_GAP {
                 return;
             }
             if gap > 60 * 90_000 {
@@ -304,6 +311,17 @@ mod tests {
         assert_eq!(meter.interval(), Some(1.0));
         meter.keyframe(135_000 + 90 * 90_000);
         assert_eq!(meter.interval(), None, "a jump is a restarted source");
+    }
+
+    #[test]
+    fn keyframes_a_tick_apart_are_one_picture() {
+        let mut meter = IntervalMeter::new();
+        for pts in [
+            846_298, 846_299, 936_298, 936_299, 1_026_298, 1_026_299, 1_116_298,
+        ] {
+            meter.keyframe(pts);
+        }
+        assert_eq!(meter.interval(), Some(1.0));
     }
 
     #[test]

@@ -157,34 +157,18 @@ fn output_pane(
         COMMAND_LINES
     };
     let command_cap = command_cap.min((inner.height as usize).saturating_sub(1).max(1));
-    let command: Vec<Line> = wrap_at_most(&format!("$ {}", stream.command), width, command_cap)
+    let mut command: Vec<Line> = wrap_at_most(&format!("$ {}", stream.command), width, command_cap)
         .into_iter()
         .map(|piece| Line::styled(piece, Style::new().fg(Color::Cyan)))
         .collect();
+    // What the source is and what will not play stay in view above the output.
+    command.extend(source_lines(stream, width));
     let command_height = (command.len() as u16).min(inner.height);
     let [command_area, output_area] =
         Layout::vertical([Constraint::Length(command_height), Constraint::Min(0)]).areas(inner);
     frame.render_widget(Paragraph::new(command), command_area);
 
     let mut lines: Vec<Line<'static>> = Vec::new();
-    if let Some(source) = &stream.source {
-        let handling = if stream.handling.is_empty() {
-            String::new()
-        } else {
-            format!(" → video {}", stream.handling)
-        };
-        for piece in wrap(&format!("source: {}{handling}", source.summary()), width) {
-            lines.push(Line::styled(piece, Style::new().fg(Color::Cyan)));
-        }
-    }
-    for warning in &stream.warnings {
-        for piece in wrap(&format!("warning: {warning}"), width) {
-            lines.push(Line::styled(
-                piece,
-                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
-            ));
-        }
-    }
     if let Some(error) = &stream.last_error {
         for piece in wrap(&format!("last error: {error}"), width) {
             lines.push(Line::styled(piece, Style::new().fg(Color::Red)));
@@ -207,6 +191,31 @@ fn output_pane(
         }
     }
     scrolled_view(frame, output_area, lines, scroll)
+}
+
+/// `source: hevc 1280×720 25 fps · aac 48 kHz stereo → video h264 from hevc`,
+/// then every warning.
+fn source_lines(stream: &StreamSnapshot, width: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if let Some(source) = &stream.source {
+        let handling = if stream.handling.is_empty() {
+            String::new()
+        } else {
+            format!(" → video {}", stream.handling)
+        };
+        for piece in wrap(&format!("source: {}{handling}", source.summary()), width) {
+            lines.push(Line::styled(piece, Style::new().fg(Color::Green)));
+        }
+    }
+    for warning in &stream.warnings {
+        for piece in wrap(&format!("warning: {}", clean(warning)), width) {
+            lines.push(Line::styled(
+                piece,
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            ));
+        }
+    }
+    lines
 }
 
 fn history_pane(
