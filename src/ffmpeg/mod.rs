@@ -6,7 +6,7 @@
 mod argv;
 pub mod codecs;
 pub mod errors;
-mod hls;
+pub mod hls;
 pub mod keyframes;
 mod progress;
 pub mod source_info;
