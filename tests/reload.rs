@@ -69,13 +69,24 @@ async fn changing_one_streams_profile_restarts_only_that_stream() {
     assert_ne!(edited, text);
     let saved = Instant::now();
     save_by_rename(&config.path, &edited);
-    let after = wait_for(&engine, Duration::from_secs(5), "a new beta ffmpeg", |s| {
+    // How soon is for scripts/bench-reload.sh; here, that the save alone
+    // (no signal) restarts beta and nothing else.
+    let after = wait_for(&engine, Duration::from_secs(20), "a new beta ffmpeg", |s| {
         stream(s, "beta").pid.is_some_and(|p| p != before["beta"])
     })
     .await;
-    let took = saved.elapsed();
-    eprintln!("beta's new ffmpeg started {took:?} after the save");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
+    eprintln!(
+        "beta's new ffmpeg started {:?} after the save",
+        saved.elapsed()
+    );
+    assert!(
+        after
+            .log
+            .iter()
+            .any(|e| e.text == "streams.toml reloaded: restart beta"),
+        "{:#?}",
+        after.log
+    );
     assert_eq!(
         stream(&after, "beta").profile,
         onair::config::Profile::LowLatency

@@ -8,7 +8,7 @@ use super::launch::launch;
 use super::screens::ScreenDesk;
 use super::snapshot::*;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
-use super::{Command, EngineOptions, child::Spawner};
+use super::{Command, EngineOptions, Timings, child::Spawner};
 use crate::config::{self, Change, Config, ConfigError, WriteBackError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,6 +50,7 @@ pub(crate) struct Conductor {
     status: ConfigStatus,
     pending: Vec<(String, Change)>,
     options: EngineOptions,
+    timings: Timings,
     seq: u64,
 }
 
@@ -57,6 +58,7 @@ impl Conductor {
     pub(crate) fn new(
         config: Config,
         options: EngineOptions,
+        timings: Timings,
         spawner: Spawner,
         config_tx: watch::Sender<Arc<Config>>,
         snapshot_tx: watch::Sender<Arc<Snapshot>>,
@@ -89,6 +91,7 @@ impl Conductor {
             status,
             pending: Vec::new(),
             options,
+            timings,
             seq: 0,
         };
         for warning in conductor.config.warnings.clone() {
@@ -123,7 +126,8 @@ impl Conductor {
             self.spawner.clone(),
             self.journal.clone(),
             Arc::clone(&self.wakeups),
-        );
+        )
+        .with_healthy_reset(self.timings.healthy_reset);
         Slot {
             name: spec.name.clone(),
             status,

@@ -12,6 +12,7 @@ mod snapshot;
 mod source;
 mod stats;
 mod stream;
+mod watchdog;
 
 pub use child::{QUIT_GRACE, TERM_GRACE};
 pub use screens::{
@@ -74,6 +75,23 @@ impl Default for EngineOptions {
     }
 }
 
+/// Timings of the supervisor that an operator has no reason to change.
+/// Tests shorten them to reach, in seconds, paths that take minutes.
+#[derive(Debug, Clone)]
+pub struct Timings {
+    /// How long a run must make progress for its stream's restart delay to
+    /// start again from 0.5 s (60 s).
+    pub healthy_reset: std::time::Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            healthy_reset: stream::HEALTHY_RESET,
+        }
+    }
+}
+
 /// Why the engine cannot start; each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -122,12 +140,22 @@ impl Engine {
         config: Config,
         options: EngineOptions,
     ) -> Result<(Engine, EngineTask), EngineError> {
+        Engine::start_with(config, options, Timings::default())
+    }
+
+    /// [`Engine::start`] with other supervisor timings.
+    pub fn start_with(
+        config: Config,
+        options: EngineOptions,
+        timings: Timings,
+    ) -> Result<(Engine, EngineTask), EngineError> {
         preflight(&config)?;
         let spawner = child::Spawner::new().map_err(EngineError::Spawner)?;
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
         let (config_tx, config_rx) = watch::channel(Arc::new(config.clone()));
-        let conductor = conductor::Conductor::new(config, options, spawner, config_tx, snapshot_tx);
+        let conductor =
+            conductor::Conductor::new(config, options, timings, spawner, config_tx, snapshot_tx);
         let screens = conductor.screen_desk();
         let task = tokio::spawn(conductor.run(command_rx));
         Ok((

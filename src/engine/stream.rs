@@ -6,13 +6,14 @@ use super::child::{self, Spawner, StopOutcome};
 use super::journal::{Journal, Level};
 use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
 use super::source::{Learned, SourceKnowledge};
+use super::watchdog::{Heard, Watchdog};
 use crate::config::{Config, Output, StreamSpec};
-use crate::ffmpeg::{self, Handling, Progress, ProgressParser, SourceInfo, errors, hls};
+use crate::ffmpeg::{self, Handling, Progress, SourceInfo, errors, hls};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
 
@@ -24,12 +25,10 @@ const HISTORY_KEPT: usize = 30;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Longest restart delay.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
-/// Extra time the watchdog gives a new FFmpeg to produce its first output.
-const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// How often the keyframes of a copied source are read from its segments.
 const KEYFRAME_CHECK: Duration = Duration::from_secs(1);
-/// A process that ran this long resets the backoff.
-const HEALTHY_RESET: Duration = Duration::from_secs(60);
+/// A run that made progress this long resets the backoff.
+pub(crate) const HEALTHY_RESET: Duration = Duration::from_secs(60);
 
 /// The restart delay before attempt `attempt` (1-based).
 pub(crate) fn backoff(attempt: u32) -> Duration {
@@ -172,6 +171,8 @@ pub(crate) struct StreamTask {
     /// The highest HLS segment number this stream may have used: every run
     /// starts above it, so no segment name ever comes back.
     segments_used: Option<u64>,
+    /// A run that made progress this long resets the backoff.
+    healthy_reset: Duration,
 }
 
 impl StreamTask {
@@ -193,7 +194,15 @@ impl StreamTask {
             wakeups,
             source: SourceKnowledge::default(),
             segments_used: None,
+            healthy_reset: HEALTHY_RESET,
         }
+    }
+
+    /// Shortens the time a run must make progress to reset the backoff
+    /// (60 s); only tests have a reason to.
+    pub(crate) fn with_healthy_reset(mut self, healthy_reset: Duration) -> Self {
+        self.healthy_reset = healthy_reset;
+        self
     }
 
     fn update(&self, f: impl FnOnce(&mut StreamStatus)) {
@@ -279,7 +288,7 @@ impl StreamTask {
                     }
                 }
                 RunEnd::Exited(healthy) | RunEnd::Stalled(healthy) => {
-                    if healthy >= HEALTHY_RESET {
+                    if healthy >= self.healthy_reset {
                         attempt = 0;
                     }
                     attempt += 1;
@@ -426,24 +435,14 @@ impl StreamTask {
         let mut stdin = child.stdin.take();
         let mut stdout = child.stdout.take().map(|o| BufReader::new(o).lines());
         let mut stderr = child.stderr.take().map(|e| BufReader::new(e).lines());
-        let mut parser = ProgressParser::new();
-        let mut last_out_time: Option<i64> = None;
-        let mut last_advance = tokio::time::Instant::now();
-        let mut running_since: Option<Instant> = None;
+        let mut watchdog = Watchdog::new();
         let mut errors = errors::RunErrors::default();
-        let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
+        let running = pid.map(|p| format!("pid {p}")).unwrap_or_default();
         let mut keyframe_tick = tokio::time::interval(KEYFRAME_CHECK);
         keyframe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         loop {
-            // Opening and probing a network source can take several seconds
-            // before the first progress: the watchdog allows for it once.
-            let allowed = if running_since.is_none() {
-                self.launch.spec.stall_timeout + STARTUP_GRACE
-            } else {
-                self.launch.spec.stall_timeout
-            };
-            let stall_at = last_advance + allowed;
+            let stall_at = watchdog.stall_at(self.launch.spec.stall_timeout);
             tokio::select! {
                 msg = self.control.recv() => match msg {
                     Some(Control::Enable) => {}
@@ -472,23 +471,8 @@ impl StreamTask {
                 },
                 line = next_line(&mut stdout) => match line {
                     Some(line) => {
-                        if let Some(progress) = parser.feed(&line) {
-                            let advanced = match (progress.out_time_us, last_out_time) {
-                                (Some(now), Some(before)) => now > before,
-                                (Some(now), None) => now > 0,
-                                _ => false,
-                            };
-                            if advanced {
-                                last_out_time = progress.out_time_us;
-                                last_advance = tokio::time::Instant::now();
-                                if running_since.is_none() {
-                                    running_since = Some(Instant::now());
-                                    self.update(|s| s.running_since = Some(now_millis()));
-                                    self.set_state(StreamState::Running, &pid.map(|p| format!("pid {p}")).unwrap_or_default());
-                                }
-                            }
-                            self.update(|s| s.progress = Some(progress));
-                        }
+                        let heard = watchdog.hear(&line);
+                        self.heard(heard, &running);
                     }
                     None => stdout = None,
                 },
@@ -505,7 +489,7 @@ impl StreamTask {
                     }
                     None => stderr = None,
                 },
-                _ = keyframe_tick.tick(), if running_since.is_some() => {
+                _ = keyframe_tick.tick(), if watchdog.is_running() => {
                     if let Some(learned) = self.source.check_keyframes(&self.launch.config, &self.launch.spec) {
                         if self.learned(learned) {
                             self.stop(&mut child, stdin.take()).await;
@@ -533,23 +517,39 @@ impl StreamTask {
                     };
                     let reason = errors::with_hint(&reason);
                     self.update(|s| s.last_error = Some(reason.clone()));
-                    if running_since.is_none() && errors.unfixable().is_some() {
+                    if !watchdog.is_running() && errors.unfixable().is_some() {
                         return RunEnd::Failed(reason);
                     }
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
-                    return RunEnd::Exited(healthy(running_since));
+                    return RunEnd::Exited(watchdog.healthy());
                 },
                 _ = tokio::time::sleep_until(stall_at) => {
-                    let secs = allowed.as_secs_f64();
+                    // onair itself may have been paused: what FFmpeg wrote
+                    // meanwhile is still in the pipe and counts first.
+                    if watchdog.catch_up(&mut stdout, |heard| self.heard(heard, &running)).await {
+                        continue;
+                    }
+                    let secs = watchdog.allowed(self.launch.spec.stall_timeout).as_secs_f64();
                     self.update(|s| {
                         s.stalls += 1;
                         s.last_error = Some(format!("stalled: no progress for {secs:.0} s"));
                     });
                     self.set_state(StreamState::Stalled, &format!("no progress for {secs:.0} s, killing"));
                     child::kill_now(&mut child).await;
-                    return RunEnd::Stalled(healthy(running_since));
+                    return RunEnd::Stalled(watchdog.healthy());
                 },
             }
+        }
+    }
+
+    /// Publishes a progress block; the first that advances means running.
+    fn heard(&self, heard: Heard, running: &str) {
+        if heard.started {
+            self.update(|s| s.running_since = Some(now_millis()));
+            self.set_state(StreamState::Running, running);
+        }
+        if let Some(progress) = heard.progress {
+            self.update(|s| s.progress = Some(progress));
         }
     }
 
