@@ -423,3 +423,33 @@ fn keys_with_no_streams_do_nothing_but_say_so() {
     assert_eq!(press(&mut app, &snapshot, ch('q')), Outcome::Nothing);
     assert_eq!(press(&mut app, &snapshot, ch('y')), Outcome::Quit);
 }
+
+#[test]
+fn r_on_a_stopped_stream_says_how_to_start_it_instead_of_restarting() {
+    use ratatui::{Terminal, backend::TestBackend};
+    let snapshot = snapshot();
+    let mut app = ready(&snapshot);
+    select(&mut app, &snapshot, "backstage");
+    assert_eq!(press(&mut app, &snapshot, ch('r')), Outcome::Nothing);
+    // What the operator reads in the footer of the drawn console.
+    let server = onair::server::ServerStats::default();
+    let mut terminal = Terminal::new(TestBackend::new(120, 30)).expect("test terminal");
+    let scene = onair::tui::view::Scene {
+        snapshot: &snapshot,
+        server: &server,
+        app: &app,
+        now: NOW,
+        utc_offset_secs: 0,
+    };
+    terminal
+        .draw(|frame| {
+            onair::tui::view::draw(frame, &scene);
+        })
+        .expect("draw");
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("backstage is stopped: press Enter or Space to start it"),
+        "{screen}"
+    );
+    assert!(!screen.contains("restarting"), "{screen}");
+}

@@ -17,7 +17,7 @@ mod write_back;
 pub use diff::{Plan, diff};
 pub use load::{load_file, load_str};
 pub use problem::{ConfigError, Place, Problem};
-pub use write_back::{WriteBackError, apply_change, write_atomically, write_change};
+pub use write_back::{WriteBackError, apply_change, real_file, write_atomically, write_change};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;

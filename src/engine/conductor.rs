@@ -5,11 +5,12 @@
 use super::collector::{Collector, Watched};
 use super::journal::{Journal, Level};
 use super::launch::launch;
+use super::pending::PendingWrites;
 use super::screens::ScreenDesk;
 use super::snapshot::*;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
 use super::{Command, EngineOptions, Timings, child::Spawner};
-use crate::config::{self, Change, Config, ConfigError, WriteBackError};
+use crate::config::{self, Change, Config, ConfigError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -48,7 +49,7 @@ pub(crate) struct Conductor {
     collector: Collector,
     watched: watch::Sender<Watched>,
     status: ConfigStatus,
-    pending: Vec<(String, Change)>,
+    pending: PendingWrites,
     options: EngineOptions,
     timings: Timings,
     seq: u64,
@@ -71,6 +72,7 @@ impl Conductor {
             pending_writes: Vec::new(),
         };
         let journal = Journal::default();
+        let pending = PendingWrites::new(config.path.clone());
         let wakeups = Arc::new(Wakeups::default());
         let screens = Arc::new(ScreenDesk::new(journal.clone(), Arc::clone(&wakeups)));
         let (watched, watched_rx) = watch::channel(Watched::new());
@@ -89,7 +91,7 @@ impl Conductor {
             collector,
             watched,
             status,
-            pending: Vec::new(),
+            pending,
             options,
             timings,
             seq: 0,
@@ -177,6 +179,10 @@ impl Conductor {
                 _ = screens_tick.tick() => {
                     let latest = Arc::clone(&self.snapshot_tx.borrow());
                     self.screens.tick(&latest.streams, now_millis());
+                },
+                _ = crate::clock::sleep_until(self.pending.next_try()) => {
+                    self.flush_pending().await;
+                    publish_at = Some(Instant::now());
                 },
                 _ = crate::clock::sleep_until(publish_at) => {
                     self.publish();
@@ -332,60 +338,19 @@ impl Conductor {
         }
     }
 
-    /// Writes a key's change into the file; while the file cannot be parsed
-    /// the change is kept and written by the next successful reload.
+    /// Writes a key's change into the file; what cannot be written now is
+    /// kept (see [`PendingWrites`]).
     async fn persist(&mut self, name: &str, change: Change) {
         if !self.options.write_back {
             return;
         }
-        match self.write_back(name.to_string(), change.clone()).await {
-            Ok(()) => {}
-            Err(WriteBackError::Unparsable(why)) => {
-                self.journal.record(
-                    Level::Warn,
-                    Some(name),
-                    format!("streams.toml cannot be parsed right now ({why}): the change is kept and will be written once the file is valid"),
-                );
-                self.pending
-                    .retain(|(n, c)| !(n == name && same_kind(c, &change)));
-                self.pending.push((name.to_string(), change));
-                self.status.pending_writes = self.pending.iter().map(describe_change).collect();
-            }
-            Err(e) => self.journal.record(Level::Error, Some(name), e.to_string()),
-        }
-    }
-
-    async fn write_back(&self, name: String, change: Change) -> Result<(), WriteBackError> {
-        let path = self.config.path.clone();
-        tokio::task::spawn_blocking(move || config::write_change(&path, &name, &change).map(|_| ()))
-            .await
-            .unwrap_or_else(|e| {
-                Err(WriteBackError::Io {
-                    path: String::new(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            })
+        self.pending.write(&self.journal, name, change).await;
+        self.status.pending_writes = self.pending.described();
     }
 
     async fn flush_pending(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        for (name, change) in pending {
-            match self.write_back(name.clone(), change.clone()).await {
-                Ok(()) => self.journal.record(
-                    Level::Info,
-                    Some(&name),
-                    format!(
-                        "wrote the kept change to streams.toml: {}",
-                        describe_change(&(name.clone(), change))
-                    ),
-                ),
-                Err(WriteBackError::Unparsable(_)) => self.pending.push((name, change)),
-                Err(e) => self
-                    .journal
-                    .record(Level::Error, Some(&name), e.to_string()),
-            }
-        }
-        self.status.pending_writes = self.pending.iter().map(describe_change).collect();
+        self.pending.flush(&self.journal).await;
+        self.status.pending_writes = self.pending.described();
     }
 
     async fn reload(&mut self) {
@@ -428,11 +393,7 @@ impl Conductor {
     /// Applies a new valid config: only what changed is touched.
     fn apply(&mut self, mut new: Config) {
         // What is still waiting to be written stays in force.
-        for (name, change) in &self.pending {
-            if let Some(spec) = new.streams.iter_mut().find(|s| &s.name == name) {
-                change.apply_to(spec);
-            }
-        }
+        self.pending.apply_to(&mut new);
         let plan = config::diff(&self.config, &new);
         let secrets = Arc::new(new.secrets.clone());
         self.secrets = secrets;
@@ -519,18 +480,6 @@ async fn checked(config: Config) -> Result<Config, ConfigError> {
             format!("cannot check the new config: {e}"),
         ))
     })
-}
-
-fn same_kind(a: &Change, b: &Change) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
-}
-
-fn describe_change((name, change): &(String, Change)) -> String {
-    match change {
-        Change::Enabled(true) => format!("{name}: enabled = true"),
-        Change::Enabled(false) => format!("{name}: enabled = false"),
-        Change::Profile(p) => format!("{name}: profile = \"{p}\""),
-    }
 }
 
 fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {

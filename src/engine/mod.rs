@@ -7,6 +7,7 @@ mod collector;
 mod conductor;
 mod journal;
 mod launch;
+mod pending;
 mod screens;
 mod snapshot;
 mod source;

@@ -435,6 +435,18 @@ impl App {
                 let Some(stream) = self.target(snapshot, now) else {
                     return Outcome::Nothing;
                 };
+                if !stream.enabled {
+                    // Restarting what the operator stopped would do nothing.
+                    let keys = keymap::binding_of(Action::Toggle)
+                        .map(|b| b.keys_label().replace(' ', " or "))
+                        .unwrap_or_default();
+                    self.flash = Some(Flash {
+                        text: format!("{} is stopped: press {keys} to start it", stream.name),
+                        level: Level::Error,
+                        until: now + FLASH_MILLIS,
+                    });
+                    return Outcome::Nothing;
+                }
                 self.flash_info(format!("{}: restarting", stream.name), now);
                 return Outcome::Send(Command::Restart {
                     stream: stream.name.clone(),
