@@ -9,12 +9,18 @@ mod journal;
 mod launch;
 mod pending;
 mod roster;
+mod screens;
 mod snapshot;
+mod source;
 mod stats;
 mod stream;
 mod watchdog;
 
 pub use child::{QUIT_GRACE, TERM_GRACE};
+pub use screens::{
+    CANNOT_PLAY_GRACE_MILLIS, MAX_SCREENS, MAX_SCREENS_PER_ADDRESS, ReportRefused,
+    SCREEN_TIMEOUT_MILLIS, ScreenBoard, ScreenNews, ScreenReport, ScreenState,
+};
 pub use snapshot::*;
 
 use crate::config::{Config, Profile};
@@ -117,6 +123,7 @@ pub struct Engine {
     config: watch::Receiver<Arc<Config>>,
     journal: journal::Journal,
     roster: roster::Roster,
+    screens: Arc<screens::ScreenDesk>,
 }
 
 /// The engine's task; await it after [`Command::Shutdown`] to know that
@@ -155,6 +162,7 @@ impl Engine {
             conductor::Conductor::new(config, options, timings, spawner, config_tx, snapshot_tx);
         let journal = conductor.journal();
         let roster = conductor.roster();
+        let screens = conductor.screen_desk();
         let task = tokio::spawn(conductor.run(command_rx));
         Ok((
             Engine {
@@ -163,6 +171,7 @@ impl Engine {
                 config: config_rx,
                 journal,
                 roster,
+                screens,
             },
             EngineTask(task),
         ))
@@ -198,6 +207,19 @@ impl Engine {
     /// The running config (after the last valid reload and key changes).
     pub fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config.borrow())
+    }
+
+    /// Takes what a screen page says it shows. The HTTP server validates,
+    /// bounds and rate-limits reports first; the report only ever changes
+    /// the entry of the same page (address and id).
+    pub fn report_screen(&self, report: ScreenReport) -> Result<(), ReportRefused> {
+        let snapshot = self.snapshot();
+        self.screens.report(report, &snapshot.streams, now_millis())
+    }
+
+    /// A screen page said it is closing: its report goes at once.
+    pub fn screen_closed(&self, address: &str, id: &str) {
+        self.screens.closed(address, id);
     }
 
     /// A receiver that wakes when the running config changes.

@@ -29,6 +29,8 @@ pub enum Focus {
     Output,
     /// The selected stream's state changes.
     History,
+    /// What every screen reports it shows.
+    Screens,
     /// The engine's event log.
     Log,
 }
@@ -39,7 +41,8 @@ impl Focus {
         match self {
             Focus::Streams => Focus::Output,
             Focus::Output => Focus::History,
-            Focus::History => Focus::Log,
+            Focus::History => Focus::Screens,
+            Focus::Screens => Focus::Log,
             Focus::Log => Focus::Streams,
         }
     }
@@ -50,7 +53,8 @@ impl Focus {
             Focus::Streams => Focus::Log,
             Focus::Output => Focus::Streams,
             Focus::History => Focus::Output,
-            Focus::Log => Focus::History,
+            Focus::Screens => Focus::History,
+            Focus::Log => Focus::Screens,
         }
     }
 }
@@ -62,6 +66,8 @@ pub enum Pane {
     Output,
     /// State changes of the selected stream.
     History,
+    /// The screens' reports.
+    Screens,
     /// The engine log.
     Log,
 }
@@ -72,6 +78,7 @@ impl Pane {
             Pane::Output => 0,
             Pane::History => 1,
             Pane::Log => 2,
+            Pane::Screens => 3,
         }
     }
 
@@ -80,6 +87,7 @@ impl Pane {
             Focus::Streams => None,
             Focus::Output => Some(Pane::Output),
             Focus::History => Some(Pane::History),
+            Focus::Screens => Some(Pane::Screens),
             Focus::Log => Some(Pane::Log),
         }
     }
@@ -179,6 +187,8 @@ pub struct Rendered {
     pub history: PaneExtent,
     /// The engine log pane.
     pub log: PaneExtent,
+    /// The screens pane.
+    pub screens: PaneExtent,
 }
 
 impl Rendered {
@@ -187,6 +197,7 @@ impl Rendered {
             Pane::Output => self.output,
             Pane::History => self.history,
             Pane::Log => self.log,
+            Pane::Screens => self.screens,
         }
     }
 }
@@ -211,7 +222,7 @@ pub struct App {
     filter: String,
     filter_editing: bool,
     focus: Focus,
-    scroll: [usize; 3],
+    scroll: [usize; 4],
     popup: Option<Popup>,
     flash: Option<Flash>,
     cpu: CpuHistory,
@@ -238,7 +249,7 @@ impl App {
             filter: String::new(),
             filter_editing: false,
             focus: Focus::Streams,
-            scroll: [0; 3],
+            scroll: [0; 4],
             popup: None,
             flash: None,
             cpu: CpuHistory::default(),
@@ -365,7 +376,7 @@ impl App {
     /// Records what the last frame showed.
     pub fn set_rendered(&mut self, rendered: Rendered) {
         self.rendered = rendered;
-        for pane in [Pane::Output, Pane::History, Pane::Log] {
+        for pane in [Pane::Output, Pane::History, Pane::Log, Pane::Screens] {
             let max = rendered.pane(pane).max_scroll();
             let slot = &mut self.scroll[pane.index()];
             *slot = (*slot).min(max);

@@ -4,9 +4,10 @@
 
 use onair::config::{OutputKind, Profile};
 use onair::engine::{
-    ConfigStatus, HostStats, LogEntry, Snapshot, StateChange, StreamDetails, StreamSnapshot,
-    StreamState, UnixMillis,
+    ConfigStatus, HostStats, LogEntry, ScreenReport, ScreenState, Snapshot, StateChange,
+    StreamDetails, StreamSnapshot, StreamState, UnixMillis,
 };
+use onair::ffmpeg::source_info::{AudioInfo, SourceInfo, VideoInfo};
 use onair::tui::app::App;
 
 /// 2025-06-15 15:06:40 UTC.
@@ -49,6 +50,23 @@ pub fn snapshot_at(taken_at: UnixMillis, cam1_cpu: f32) -> Snapshot {
         -f hls -hls_time 1 -hls_list_size 3 -hls_flags delete_segments \
         -hls_segment_filename hls/stage/seg-%d.ts hls/stage/index.m3u8"
         .to_string();
+    stage.source = Some(SourceInfo {
+        video: Some(VideoInfo {
+            codec: "hevc".to_string(),
+            profile: Some("Main".to_string()),
+            width: 1280,
+            height: 720,
+            fps: Some(25.0),
+        }),
+        audio: Some(AudioInfo {
+            codec: "aac".to_string(),
+            sample_rate: Some(48_000),
+            channels: Some(2),
+            layout: Some("stereo".to_string()),
+        }),
+        keyframe_interval: Some(2.0),
+    });
+    stage.handling = "h264 from hevc".to_string();
 
     let mut lobby = bare_stream(
         "lobby",
@@ -104,6 +122,7 @@ pub fn snapshot_at(taken_at: UnixMillis, cam1_cpu: f32) -> Snapshot {
         streams,
         screens: Vec::new(),
         log_seq: 3,
+        screen_reports: screen_reports(),
     }
 }
 
@@ -185,6 +204,37 @@ pub fn select_details(app: &mut App) {
     if let Some(name) = app.selected().map(str::to_string) {
         app.observe_details(details(&name));
     }
+}
+
+/// Two screens: one plays, one cannot.
+fn screen_reports() -> Vec<ScreenReport> {
+    let foyer = ScreenReport {
+        id: "a1b2c3d4e5f6".to_string(),
+        address: "10.0.0.21".to_string(),
+        screen: Some("foyer".to_string()),
+        stream: "stage".to_string(),
+        state: ScreenState::Playing,
+        latency: Some(1.24),
+        width: Some(1280),
+        height: Some(720),
+        user_agent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/120".to_string(),
+        since: NOW - 600_000,
+        updated_at: NOW - 2_000,
+        ..ScreenReport::default()
+    };
+    let bar = ScreenReport {
+        id: "f6e5d4c3b2a1".to_string(),
+        address: "10.0.0.22".to_string(),
+        screen: Some("bar".to_string()),
+        state: ScreenState::Lost,
+        error: Some("bufferAppendError".to_string()),
+        latency: None,
+        width: None,
+        height: None,
+        cannot_play_since: Some(NOW - 30_000),
+        ..foyer.clone()
+    };
+    vec![foyer, bar]
 }
 
 /// The snapshot at `NOW`.
