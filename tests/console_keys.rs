@@ -328,6 +328,7 @@ fn tab_and_l_focus_the_log_panes_where_arrows_scroll_instead_of_selecting() {
         output: pane,
         history: pane,
         log: pane,
+        screens: pane,
     });
     press(&mut app, &snapshot, key(KeyCode::Tab));
     assert_eq!(app.focus(), Focus::Output);
@@ -345,11 +346,15 @@ fn tab_and_l_focus_the_log_panes_where_arrows_scroll_instead_of_selecting() {
     press(&mut app, &snapshot, ch('l'));
     assert_eq!(app.focus(), Focus::History);
     press(&mut app, &snapshot, ch('l'));
+    assert_eq!(app.focus(), Focus::Screens);
+    press(&mut app, &snapshot, ch('k'));
+    assert_eq!(app.scroll(Pane::Screens), 1);
+    press(&mut app, &snapshot, ch('l'));
     assert_eq!(app.focus(), Focus::Log);
     press(&mut app, &snapshot, ch('k'));
     assert_eq!(app.scroll(Pane::Log), 1);
     press(&mut app, &snapshot, key(KeyCode::BackTab));
-    assert_eq!(app.focus(), Focus::History);
+    assert_eq!(app.focus(), Focus::Screens);
     press(&mut app, &snapshot, key(KeyCode::Esc));
     assert_eq!(app.focus(), Focus::Streams);
     press(&mut app, &snapshot, ch('j'));

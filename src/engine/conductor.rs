@@ -6,6 +6,7 @@ use super::collector::{Collector, Watched};
 use super::journal::{Journal, Level};
 use super::launch::launch;
 use super::pending::PendingWrites;
+use super::screens::ScreenDesk;
 use super::snapshot::*;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
 use super::{Command, EngineOptions, Timings, child::Spawner};
@@ -16,6 +17,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// Screen reports are aged (silent pages dropped, dark screens noticed) this often.
+const SCREENS_EVERY: Duration = Duration::from_secs(1);
 /// Snapshots are published at most this often (state changes included).
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
@@ -42,6 +45,7 @@ pub(crate) struct Conductor {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    screens: Arc<ScreenDesk>,
     collector: Collector,
     watched: watch::Sender<Watched>,
     status: ConfigStatus,
@@ -67,8 +71,10 @@ impl Conductor {
             warnings: config.warnings.clone(),
             pending_writes: Vec::new(),
         };
+        let journal = Journal::default();
         let pending = PendingWrites::new(config.path.clone());
         let wakeups = Arc::new(Wakeups::default());
+        let screens = Arc::new(ScreenDesk::new(journal.clone(), Arc::clone(&wakeups)));
         let (watched, watched_rx) = watch::channel(Watched::new());
         let collector = Collector::spawn(watched_rx, Arc::clone(&wakeups));
         let mut conductor = Conductor {
@@ -79,8 +85,9 @@ impl Conductor {
             slots: Vec::new(),
             retiring: Vec::new(),
             spawner,
-            journal: Journal::default(),
+            journal,
             wakeups,
+            screens,
             collector,
             watched,
             status,
@@ -131,6 +138,11 @@ impl Conductor {
         }
     }
 
+    /// The screen reports, shared with the engine's handle.
+    pub(crate) fn screen_desk(&self) -> Arc<ScreenDesk> {
+        Arc::clone(&self.screens)
+    }
+
     /// Hands the collector the streams to measure.
     fn watch_slots(&self) {
         self.watched
@@ -145,6 +157,8 @@ impl Conductor {
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut last_publish = Instant::now();
         let mut publish_at: Option<Instant> = Some(Instant::now());
+        let mut screens_tick = tokio::time::interval(SCREENS_EVERY);
+        screens_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -161,6 +175,10 @@ impl Conductor {
                     if publish_at.is_none() {
                         publish_at = Some((last_publish + PUBLISH_EVERY).max(Instant::now()));
                     }
+                },
+                _ = screens_tick.tick() => {
+                    let latest = Arc::clone(&self.snapshot_tx.borrow());
+                    self.screens.tick(&latest.streams, now_millis());
                 },
                 _ = crate::clock::sleep_until(self.pending.next_try()) => {
                     self.flush_pending().await;
@@ -218,6 +236,7 @@ impl Conductor {
             streams,
             screens: self.config.screens.clone(),
             log: self.journal.entries(),
+            screen_reports: self.screens.reports(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
     }
@@ -474,7 +493,10 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         output_kind: spec.output.kind(),
         output: s.launch.shown_output.clone(),
         input: s.launch.shown_input.clone(),
-        command: s.launch.shown_command.clone(),
+        command: s
+            .shown_command
+            .clone()
+            .unwrap_or_else(|| s.launch.shown_command.clone()),
         pid: s.pid,
         running_since: s.running_since,
         cpu_percent: s.cpu_percent,
@@ -489,5 +511,16 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         last_error: s.last_error.clone(),
         stderr_tail: s.stderr.iter().cloned().collect(),
         history: s.history.iter().cloned().collect(),
+        source: s.source.clone(),
+        handling: s
+            .handling
+            .as_ref()
+            .map(|h| h.label.clone())
+            .unwrap_or_default(),
+        warnings: s
+            .handling
+            .as_ref()
+            .map(|h| h.warnings.clone())
+            .unwrap_or_default(),
     }
 }

@@ -3,7 +3,9 @@
 //! into processes, so the console, headless mode, the HTTP API and a future
 //! remote console all see exactly the same thing.
 
+use super::screens::ScreenReport;
 use crate::config::{OutputKind, Profile, ScreenSpec};
+use crate::ffmpeg::SourceInfo;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch: plain numbers travel well through JSON.
@@ -116,6 +118,16 @@ pub struct StreamSnapshot {
     pub stderr_tail: Vec<String>,
     /// Recent state changes, oldest first.
     pub history: Vec<StateChange>,
+    /// What the source sends, once FFmpeg has opened it.
+    #[serde(default)]
+    pub source: Option<SourceInfo>,
+    /// What the stream does with the source's video: `copy`, `h264`,
+    /// `h264 from hevc`, or `auto` until the source is known.
+    #[serde(default)]
+    pub handling: String,
+    /// What will not play as configured, with what to do (the stream still runs).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// The machine as a whole, and onair itself.
@@ -185,6 +197,9 @@ pub struct Snapshot {
     pub screens: Vec<ScreenSpec>,
     /// Recent engine events, oldest first.
     pub log: Vec<LogEntry>,
+    /// What every open screen page says it shows, in the order they appeared.
+    #[serde(default)]
+    pub screen_reports: Vec<ScreenReport>,
 }
 
 impl Snapshot {

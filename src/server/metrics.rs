@@ -127,14 +127,14 @@ pub(crate) async fn metrics(_: Operator, State(state): State<AppState>) -> Respo
 }
 
 /// Escapes a label value: backslash, double quote and newline.
-fn label(value: &str) -> String {
+pub(super) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -245,6 +245,7 @@ fn render(snapshot: &Snapshot, traffic: &Traffic) -> String {
         "Screens with an open /events connection.",
     );
     let _ = writeln!(out, "onair_screens_connected {}", traffic.screens());
+    super::screen_reports::render_metrics(&mut out, &snapshot.screen_reports);
     family(
         &mut out,
         "onair_host_cpu_percent",

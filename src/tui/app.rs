@@ -23,6 +23,8 @@ pub enum Focus {
     Output,
     /// The selected stream's state changes.
     History,
+    /// What every screen reports it shows.
+    Screens,
     /// The engine's event log.
     Log,
 }
@@ -33,7 +35,8 @@ impl Focus {
         match self {
             Focus::Streams => Focus::Output,
             Focus::Output => Focus::History,
-            Focus::History => Focus::Log,
+            Focus::History => Focus::Screens,
+            Focus::Screens => Focus::Log,
             Focus::Log => Focus::Streams,
         }
     }
@@ -44,7 +47,8 @@ impl Focus {
             Focus::Streams => Focus::Log,
             Focus::Output => Focus::Streams,
             Focus::History => Focus::Output,
-            Focus::Log => Focus::History,
+            Focus::Screens => Focus::History,
+            Focus::Log => Focus::Screens,
         }
     }
 }
@@ -56,6 +60,8 @@ pub enum Pane {
     Output,
     /// State changes of the selected stream.
     History,
+    /// The screens' reports.
+    Screens,
     /// The engine log.
     Log,
 }
@@ -66,6 +72,7 @@ impl Pane {
             Pane::Output => 0,
             Pane::History => 1,
             Pane::Log => 2,
+            Pane::Screens => 3,
         }
     }
 
@@ -74,6 +81,7 @@ impl Pane {
             Focus::Streams => None,
             Focus::Output => Some(Pane::Output),
             Focus::History => Some(Pane::History),
+            Focus::Screens => Some(Pane::Screens),
             Focus::Log => Some(Pane::Log),
         }
     }
@@ -159,6 +167,8 @@ pub struct Rendered {
     pub history: PaneExtent,
     /// The engine log pane.
     pub log: PaneExtent,
+    /// The screens pane.
+    pub screens: PaneExtent,
 }
 
 impl Rendered {
@@ -167,6 +177,7 @@ impl Rendered {
             Pane::Output => self.output,
             Pane::History => self.history,
             Pane::Log => self.log,
+            Pane::Screens => self.screens,
         }
     }
 }
@@ -191,7 +202,7 @@ pub struct App {
     filter: String,
     filter_editing: bool,
     focus: Focus,
-    scroll: [usize; 3],
+    scroll: [usize; 4],
     popup: Option<Popup>,
     flash: Option<Flash>,
     cpu: CpuHistory,
@@ -215,7 +226,7 @@ impl App {
             filter: String::new(),
             filter_editing: false,
             focus: Focus::Streams,
-            scroll: [0; 3],
+            scroll: [0; 4],
             popup: None,
             flash: None,
             cpu: CpuHistory::default(),
@@ -304,7 +315,7 @@ impl App {
     /// Records what the last frame showed.
     pub fn set_rendered(&mut self, rendered: Rendered) {
         self.rendered = rendered;
-        for pane in [Pane::Output, Pane::History, Pane::Log] {
+        for pane in [Pane::Output, Pane::History, Pane::Log, Pane::Screens] {
             let max = rendered.pane(pane).max_scroll();
             let slot = &mut self.scroll[pane.index()];
             *slot = (*slot).min(max);

@@ -8,6 +8,7 @@ mod footer;
 mod header;
 mod help;
 mod popup;
+mod screens;
 mod table;
 mod text;
 
