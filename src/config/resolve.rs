@@ -159,6 +159,21 @@ impl Resolver<'_> {
             }
             None => PathBuf::from("ffmpeg"),
         };
+        let operator_allow = match &section.operator_allow {
+            None => OperatorAllow::default(),
+            Some(entries) => {
+                let values: Vec<String> = entries.iter().map(|e| self.expand(e)).collect();
+                OperatorAllow::parse(values.iter().map(String::as_str)).unwrap_or_else(
+                    |(index, bad)| {
+                        self.problem(
+                            entries[index].span().start,
+                            format!("`{bad}` is not an address or network: write e.g. \"192.168.1.20\" or \"192.168.1.0/24\""),
+                        );
+                        OperatorAllow::default()
+                    },
+                )
+            }
+        };
         let place =
             |text: &Option<Text>| text.as_ref().map(|t| Place::of(self.text, t.span().start));
         ServerSettings {
@@ -167,6 +182,7 @@ impl Resolver<'_> {
             ffmpeg,
             ffmpeg_at: place(&section.ffmpeg),
             hls_dir_at: place(&section.hls_dir),
+            operator_allow,
         }
     }
 
