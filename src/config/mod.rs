@@ -4,6 +4,7 @@
 //! the resolved [`Config`]: defaults filled in, `${VAR}` expanded, paths made
 //! absolute, and every mistake already reported with its `FILE:LINE:COL`.
 
+mod access;
 mod diff;
 mod expand;
 mod load;
@@ -14,6 +15,7 @@ mod screens;
 mod urls;
 mod write_back;
 
+pub use access::OperatorAllow;
 pub use diff::{Plan, diff};
 pub use load::{load_file, load_str};
 pub use problem::{ConfigError, Place, Problem};
@@ -339,6 +341,8 @@ pub struct ServerSettings {
     pub ffmpeg_at: Option<Place>,
     /// Where `hls_dir` was written, if it was.
     pub hls_dir_at: Option<Place>,
+    /// Who may see operator data over HTTP (default: this machine only).
+    pub operator_allow: OperatorAllow,
 }
 
 /// A valid `streams.toml`, resolved.
