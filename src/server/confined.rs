@@ -21,6 +21,7 @@ use std::io::{self, Cursor};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
@@ -45,6 +46,10 @@ pub(crate) struct ConfinedFiles {
 struct Inner {
     root: PathBuf,
     immutable: fn(&Path) -> bool,
+    /// Set while a watch on the root reports every change (see
+    /// [`super::playlists`]): a cached immutable file is then served without
+    /// a `stat` until the watch says it changed.
+    trusted: AtomicBool,
     canonical_root: Mutex<Option<PathBuf>>,
     cache: Mutex<Cache>,
 }
@@ -57,7 +62,7 @@ struct Cache {
 }
 
 struct Cached {
-    identity: Identity,
+    identity: Stamp,
     data: Bytes,
     etag: HeaderValue,
     last_used: u64,
@@ -66,23 +71,29 @@ struct Cached {
 
 /// What makes two versions of a file the same file: a rename produces a new
 /// inode, a rewrite in place a new size or modification time.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Identity {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
     dev: u64,
     ino: u64,
     len: u64,
     mtime_ns: i128,
 }
 
-impl Identity {
+impl Stamp {
     /// A strong validator: `"<len>-<mtime ns>"` in hex.
     fn etag(&self) -> HeaderValue {
         HeaderValue::from_str(&format!("\"{:x}-{:x}\"", self.len, self.mtime_ns))
             .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
     }
 
-    fn of(meta: &std::fs::Metadata) -> Identity {
-        Identity {
+    /// True when this file was written after `other` (a later modification
+    /// time; the inode says nothing about order).
+    pub(crate) fn is_newer_than(&self, other: &Stamp) -> bool {
+        self.mtime_ns > other.mtime_ns
+    }
+
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
             dev: meta.dev(),
             ino: meta.ino(),
             len: meta.len(),
@@ -210,6 +221,7 @@ impl ConfinedFiles {
             inner: Arc::new(Inner {
                 root: root.into(),
                 immutable,
+                trusted: AtomicBool::new(false),
                 canonical_root: Mutex::new(None),
                 cache: Mutex::new(Cache::default()),
             }),
@@ -232,6 +244,70 @@ impl ConfinedFiles {
         })
     }
 
+    /// Serves cached files that never change without a `stat` (`true`)
+    /// for as long as someone calls [`ConfinedFiles::forget`] on every
+    /// change, or validates each one with a `stat` (`false`).
+    pub(crate) fn trust_unchanged(&self, trusted: bool) {
+        self.inner.trusted.store(trusted, Ordering::Relaxed);
+    }
+
+    /// Drops the cached copy of one file (it changed or went away).
+    pub(crate) fn forget(&self, path: &Path) {
+        let mut cache = self.inner.lock_cache();
+        if let Some(gone) = cache.entries.remove(path) {
+            cache.bytes -= gone.data.len() as u64;
+        }
+    }
+
+    /// Drops every cached file below `dir`.
+    pub(crate) fn forget_under(&self, dir: &Path) {
+        let mut cache = self.inner.lock_cache();
+        let mut freed = 0;
+        cache.entries.retain(|path, entry| {
+            let keep = !path.starts_with(dir);
+            if !keep {
+                freed += entry.data.len() as u64;
+            }
+            keep
+        });
+        cache.bytes -= freed;
+    }
+
+    /// Drops every cached file.
+    pub(crate) fn forget_all(&self) {
+        let mut cache = self.inner.lock_cache();
+        cache.entries.clear();
+        cache.bytes = 0;
+    }
+
+    /// The whole content of a small file below the root and its stamp,
+    /// read now (blocking; not cached here).
+    pub(crate) fn read_whole(&self, relative: &str) -> io::Result<(Vec<u8>, Stamp)> {
+        use std::io::Read;
+        let path = self.joined(relative)?;
+        let (real, _) = self.inner.real_path(&path)?;
+        let mut file = std::fs::File::open(real)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() || meta.len() > MAX_CACHED_FILE {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "not a small regular file"));
+        }
+        let mut data = Vec::with_capacity(meta.len() as usize);
+        file.read_to_end(&mut data)?;
+        Ok((data, Stamp::of(&meta)))
+    }
+
+    /// The stamp of a file below the root (blocking).
+    pub(crate) fn stamp(&self, relative: &str) -> io::Result<Stamp> {
+        let path = self.joined(relative)?;
+        let (_, meta) = self.inner.real_path(&path)?;
+        Ok(Stamp::of(&meta))
+    }
+
+    fn joined(&self, relative: &str) -> io::Result<PathBuf> {
+        join_inside(&self.inner.root, relative)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not a plain relative path"))
+    }
+
     async fn resolve(&self, path: PathBuf) -> io::Result<Resolved> {
         if let Some(hit) = self.inner.recent(&path) {
             return Ok(hit);
@@ -249,6 +325,10 @@ impl ConfinedFiles {
 }
 
 impl Inner {
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn canonical_root(&self) -> io::Result<PathBuf> {
         let mut slot = self
             .canonical_root
@@ -272,7 +352,7 @@ impl Inner {
         cache.clock += 1;
         let clock = cache.clock;
         let entry = cache.entries.get_mut(path)?;
-        if entry.resolved_at.elapsed() > REUSE_WINDOW {
+        if !self.trusted.load(Ordering::Relaxed) && entry.resolved_at.elapsed() > REUSE_WINDOW {
             return None;
         }
         entry.last_used = clock;
@@ -303,7 +383,7 @@ impl Inner {
                 "not a regular file",
             ));
         }
-        match self.cached(requested, Identity::of(&meta)) {
+        match self.cached(requested, Stamp::of(&meta)) {
             Some((data, etag)) => Ok(Located::Done(Resolved::Memory(data, info, etag))),
             None => Ok(Located::Read(real)),
         }
@@ -355,10 +435,10 @@ impl Inner {
     /// Reads a file that is not cached yet (blocking: run off the workers).
     fn load(&self, requested: &Path, real: &Path) -> io::Result<Resolved> {
         let file = std::fs::File::open(real)?;
-        // Identity of what was actually opened, which may be newer than the stat.
+        // Stamp of what was actually opened, which may be newer than the stat.
         let meta = file.metadata()?;
         let info = FileInfo::of(&meta);
-        let identity = Identity::of(&meta);
+        let identity = Stamp::of(&meta);
         if meta.len() > MAX_CACHED_FILE {
             return Ok(Resolved::Disk(file, info));
         }
@@ -379,7 +459,7 @@ impl Inner {
         }
     }
 
-    fn cached(&self, path: &Path, identity: Identity) -> Option<(Bytes, HeaderValue)> {
+    fn cached(&self, path: &Path, identity: Stamp) -> Option<(Bytes, HeaderValue)> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.clock += 1;
         let clock = cache.clock;
@@ -393,7 +473,7 @@ impl Inner {
     }
 
     /// Keeps a file's bytes; returns its validator.
-    fn store(&self, path: &Path, identity: Identity, data: Bytes) -> HeaderValue {
+    fn store(&self, path: &Path, identity: Stamp, data: Bytes) -> HeaderValue {
         let etag = identity.etag();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.clock += 1;

@@ -13,7 +13,10 @@ mod events;
 mod hls;
 mod listener;
 mod metrics;
+mod origin;
 mod pages;
+mod playlists;
+mod time;
 
 use crate::config::Config;
 use crate::engine::Engine;
@@ -258,6 +261,7 @@ fn router(state: AppState) -> Router {
         .route("/api/watch/{*stream}", get(api::watch))
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))
+        .route("/time", get(time::now))
         .route("/hls/{*path}", get(hls::serve).options(cors::preflight))
         .route(
             "/assets/{*path}",
