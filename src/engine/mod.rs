@@ -3,6 +3,7 @@
 //! them ever holds a process handle.
 
 mod child;
+mod collector;
 mod conductor;
 mod journal;
 mod launch;

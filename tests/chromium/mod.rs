@@ -5,6 +5,7 @@
 //! fails and says so (CI installs them), it never passes silently.
 #![allow(dead_code)]
 
+pub use crate::common::free_port;
 use crate::common::TempConfig;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
@@ -108,7 +109,7 @@ pub async fn open_browser_with(init_script: Option<&str>) -> (Driver, Client) {
     let chromedriver = find(&["chromedriver"]).unwrap_or_else(|| {
         panic!("chromedriver is not installed: `apt-get install chromium-driver` (the browser tests need it)")
     });
-    let port = crate::common::free_port();
+    let port = free_port();
     let child = std::process::Command::new(&chromedriver)
         .arg(format!("--port={port}"))
         .process_group(0)
