@@ -103,42 +103,15 @@
 
   // ---------------------------------------------------------------- hls.js
 
-  /**
-   * hls.js settings for a stream. Both profiles ask for each next playlist
-   * in advance (lowLatencyMode: blocking reload) and leave the distance to
-   * the live edge to the steering (hls.js's catch-up off); hls.js itself only
-   * jumps back to the edge after a long stall.
-   */
-  function hlsConfig(stream) {
-    var segment = stream.hls_time || 2;
-    var delay = stream.screen_delay || segment * 1.5;
-    var retry = { maxNumRetry: 2, retryDelayMs: 500, maxRetryDelayMs: 1000 };
-    var policy = function (firstByteMs, loadMs) {
-      return {
-        default: {
-          maxTimeToFirstByteMs: firstByteMs,
-          maxLoadTimeMs: loadMs,
-          timeoutRetry: retry,
-          errorRetry: retry
-        }
-      };
-    };
-    // onair holds a blocking playlist request up to three target durations.
-    var heldMs = 3000 * Math.max(1, Math.ceil(segment));
-    return {
-      enableWorker: true,
-      startFragPrefetch: true,
-      lowLatencyMode: true,
-      maxLiveSyncPlaybackRate: 1,
-      liveSyncDuration: delay,
-      liveMaxLatencyDuration: delay + Math.max(3, 3 * segment),
-      maxBufferLength: 30,
-      maxMaxBufferLength: 60,
-      backBufferLength: Math.max(10, 3 * segment),
-      manifestLoadPolicy: policy(4000, 8000),
-      playlistLoadPolicy: policy(heldMs + 4000, heldMs + 8000),
-      fragLoadPolicy: policy(Math.max(4000, segment * 2000), Math.max(10000, segment * 4000))
-    };
+  var longestSegment = 0;
+
+  /** Steers to a new target (the profile's delay or the segments changed). */
+  function retarget(stream) {
+    var target = window.onairSync.targetFor(stream.screen_delay, longestSegment);
+    if (target !== onair.targetDelay) {
+      onair.targetDelay = target;
+      steering.setTarget(target);
+    }
   }
 
   /** The PROGRAM-DATE-TIME (ms) of the frame on screen, or null. */
@@ -194,8 +167,9 @@
       }
       onair.starts += 1;
       watchdog.gained = 0;
-      var config = hlsConfig(stream);
+      var config = window.onairSync.hlsConfig(stream);
       onair.config = config;
+      longestSegment = 0;
       onair.targetDelay = stream.screen_delay || null;
       steering.follow(programDate, stream.screen_delay);
       if (!window.Hls || !window.Hls.isSupported()) {
@@ -218,6 +192,10 @@
         var fragments = data.details && data.details.fragments;
         if (fragments && fragments.length) {
           lastFragment = fragments[fragments.length - 1].relurl;
+          fragments.forEach(function (fragment) {
+            longestSegment = Math.max(longestSegment, fragment.duration || 0);
+          });
+          retarget(current && current.stream ? current.stream : stream);
         }
       });
       hls.on(window.Hls.Events.MANIFEST_PARSED, play);
@@ -434,11 +412,8 @@
     }
     current.stream = stream;
     current.live = live;
-    if (stream.screen_delay !== onair.targetDelay) {
-      // Only the room's delay changed: steer to it, no restart.
-      onair.targetDelay = stream.screen_delay;
-      steering.setTarget(stream.screen_delay);
-    }
+    // The room's delay may have changed: steer to it, no restart.
+    retarget(stream);
     if (!live) {
       current.awaiting = true;
       lose(describe(stream));

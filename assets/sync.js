@@ -11,7 +11,9 @@
  * at each player's own idea of the live edge, which is how neighbouring
  * screens drift apart.
  *
- * window.onairSync.Steering is used by player.js; `rateFor` is the pure rule.
+ * window.onairSync: `Steering` (used by player.js), `hlsConfig(stream)` (the
+ * hls.js settings that leave the distance to the live edge to the steering),
+ * `targetFor` and `rateFor` (the pure rules).
  */
 (function () {
   'use strict';
@@ -184,5 +186,64 @@
     }, Math.min(-errorMs, 2500));
   };
 
-  window.onairSync = { Steering: Steering, rateFor: rateFor };
+  // -------------------------------------------- what hls.js is left to do
+
+  /**
+   * hls.js settings for a stream. Both profiles ask for each next playlist
+   * in advance (lowLatencyMode: blocking reload) and leave the distance to
+   * the live edge to the steering (hls.js's catch-up off); hls.js itself only
+   * jumps back to the edge after a long stall.
+   */
+  function hlsConfig(stream) {
+    var segment = stream.hls_time || 2;
+    var delay = stream.screen_delay || segment * 1.5;
+    var retry = { maxNumRetry: 2, retryDelayMs: 500, maxRetryDelayMs: 1000 };
+    var policy = function (firstByteMs, loadMs) {
+      return {
+        default: {
+          maxTimeToFirstByteMs: firstByteMs,
+          maxLoadTimeMs: loadMs,
+          timeoutRetry: retry,
+          errorRetry: retry
+        }
+      };
+    };
+    // onair holds a blocking playlist request up to three target durations.
+    var heldMs = 3000 * Math.max(1, Math.ceil(segment));
+    return {
+      enableWorker: true,
+      startFragPrefetch: true,
+      lowLatencyMode: true,
+      maxLiveSyncPlaybackRate: 1,
+      liveSyncDuration: delay,
+      liveMaxLatencyDuration: delay + Math.max(3, 3 * segment),
+      maxBufferLength: 30,
+      maxMaxBufferLength: 60,
+      backBufferLength: Math.max(10, 3 * segment),
+      manifestLoadPolicy: policy(4000, 8000),
+      playlistLoadPolicy: policy(heldMs + 4000, heldMs + 8000),
+      fragLoadPolicy: policy(Math.max(4000, segment * 2000), Math.max(10000, segment * 4000))
+    };
+  }
+
+  /**
+   * The room's target for a stream: the profile's screen_delay, unless its
+   * segments are at least that long (a copied source keeps its own
+   * keyframes, and a segment can only be shown once complete): then a whole
+   * segment plus half a second, rounded up to half a second, so that every
+   * screen of the room comes to the same figure.
+   */
+  function targetFor(configured, longestSegment) {
+    if (!(longestSegment >= configured)) {
+      return configured;
+    }
+    return Math.ceil((longestSegment + 0.5) * 2) / 2;
+  }
+
+  window.onairSync = {
+    Steering: Steering,
+    rateFor: rateFor,
+    hlsConfig: hlsConfig,
+    targetFor: targetFor
+  };
 })();

@@ -8,30 +8,29 @@
 //! can never expose the rest of the disk.
 //!
 //! Every screen of a venue reads the same few segments, so files are read
-//! once and kept in a bounded in-memory cache, validated on every request by
-//! inode, size and modification time: a playlist replaced by rename (FFmpeg's
-//! `temp_file` flag) is a new inode and is re-read at once, while a segment,
-//! which never changes, costs one `stat` instead of a read.
+//! once and kept in memory ([`super::file_cache`]), validated by inode, size
+//! and modification time: a file replaced by rename (FFmpeg's `temp_file`
+//! flag) is a new inode and is re-read at once, while a segment, which never
+//! changes, costs one `stat` instead of a read — or nothing at all while a
+//! watch on the directory reports every change ([`super::playlists`]).
 
+use super::file_cache::FileCache;
+pub(crate) use super::file_cache::Stamp;
 use axum::body::Bytes;
 use axum::http::HeaderValue;
-use std::collections::HashMap;
 use std::future::Future;
 use std::io::{self, Cursor};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use tower_http::services::fs::{Backend, File, Metadata};
 
 /// Files above this size are streamed from disk instead of cached.
 const MAX_CACHED_FILE: u64 = 16 * 1024 * 1024;
-/// Total size of the cache; the least recently used files go first.
-const CACHE_BUDGET: u64 = 96 * 1024 * 1024;
 /// `ServeDir` asks for a file's metadata and then opens it: for a file that
 /// never changes once written (a segment), the second call reuses the first
 /// one's answer when it is this fresh, without touching the disk.
@@ -51,55 +50,7 @@ struct Inner {
     /// a `stat` until the watch says it changed.
     trusted: AtomicBool,
     canonical_root: Mutex<Option<PathBuf>>,
-    cache: Mutex<Cache>,
-}
-
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<PathBuf, Cached>,
-    bytes: u64,
-    clock: u64,
-}
-
-struct Cached {
-    identity: Stamp,
-    data: Bytes,
-    etag: HeaderValue,
-    last_used: u64,
-    resolved_at: Instant,
-}
-
-/// What makes two versions of a file the same file: a rename produces a new
-/// inode, a rewrite in place a new size or modification time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Stamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime_ns: i128,
-}
-
-impl Stamp {
-    /// A strong validator: `"<len>-<mtime ns>"` in hex.
-    fn etag(&self) -> HeaderValue {
-        HeaderValue::from_str(&format!("\"{:x}-{:x}\"", self.len, self.mtime_ns))
-            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
-    }
-
-    /// True when this file was written after `other` (a later modification
-    /// time; the inode says nothing about order).
-    pub(crate) fn is_newer_than(&self, other: &Stamp) -> bool {
-        self.mtime_ns > other.mtime_ns
-    }
-
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        }
-    }
+    cache: FileCache,
 }
 
 /// The metadata `ServeDir` needs, taken from one `stat`.
@@ -223,7 +174,7 @@ impl ConfinedFiles {
                 immutable,
                 trusted: AtomicBool::new(false),
                 canonical_root: Mutex::new(None),
-                cache: Mutex::new(Cache::default()),
+                cache: FileCache::default(),
             }),
         }
     }
@@ -253,31 +204,17 @@ impl ConfinedFiles {
 
     /// Drops the cached copy of one file (it changed or went away).
     pub(crate) fn forget(&self, path: &Path) {
-        let mut cache = self.inner.lock_cache();
-        if let Some(gone) = cache.entries.remove(path) {
-            cache.bytes -= gone.data.len() as u64;
-        }
+        self.inner.cache.forget(path);
     }
 
     /// Drops every cached file below `dir`.
     pub(crate) fn forget_under(&self, dir: &Path) {
-        let mut cache = self.inner.lock_cache();
-        let mut freed = 0;
-        cache.entries.retain(|path, entry| {
-            let keep = !path.starts_with(dir);
-            if !keep {
-                freed += entry.data.len() as u64;
-            }
-            keep
-        });
-        cache.bytes -= freed;
+        self.inner.cache.forget_under(dir);
     }
 
     /// Drops every cached file.
     pub(crate) fn forget_all(&self) {
-        let mut cache = self.inner.lock_cache();
-        cache.entries.clear();
-        cache.bytes = 0;
+        self.inner.cache.clear();
     }
 
     /// The whole content of a small file below the root and its stamp,
@@ -325,10 +262,6 @@ impl ConfinedFiles {
 }
 
 impl Inner {
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn canonical_root(&self) -> io::Result<PathBuf> {
         let mut slot = self
             .canonical_root
@@ -348,24 +281,16 @@ impl Inner {
         if !(self.immutable)(path) {
             return None;
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.clock += 1;
-        let clock = cache.clock;
-        let entry = cache.entries.get_mut(path)?;
-        if !self.trusted.load(Ordering::Relaxed) && entry.resolved_at.elapsed() > REUSE_WINDOW {
-            return None;
-        }
-        entry.last_used = clock;
+        let trusted = self.trusted.load(Ordering::Relaxed);
+        let hit = self
+            .cache
+            .recent(path, (!trusted).then_some(REUSE_WINDOW))?;
         let info = FileInfo {
             is_dir: false,
-            len: entry.data.len() as u64,
-            modified: system_time_of(entry.identity.mtime_ns),
+            len: hit.data.len() as u64,
+            modified: hit.stamp.modified(),
         };
-        Some(Resolved::Memory(
-            entry.data.clone(),
-            info,
-            entry.etag.clone(),
-        ))
+        Some(Resolved::Memory(hit.data, info, hit.etag))
     }
 
     /// Where a request lands, checked against the root, and the cached
@@ -383,8 +308,8 @@ impl Inner {
                 "not a regular file",
             ));
         }
-        match self.cached(requested, Stamp::of(&meta)) {
-            Some((data, etag)) => Ok(Located::Done(Resolved::Memory(data, info, etag))),
+        match self.cache.current(requested, Stamp::of(&meta)) {
+            Some(hit) => Ok(Located::Done(Resolved::Memory(hit.data, info, hit.etag))),
             None => Ok(Located::Read(real)),
         }
     }
@@ -447,7 +372,7 @@ impl Inner {
             len: data.len() as u64,
             ..info
         };
-        let etag = self.store(requested, identity, data.clone());
+        let etag = self.cache.store(requested, identity, data.clone());
         Ok(Resolved::Memory(data, info, etag))
     }
 
@@ -457,52 +382,6 @@ impl Inner {
             Located::Done(resolved) => Ok(resolved),
             Located::Read(real) => self.load(requested, &real),
         }
-    }
-
-    fn cached(&self, path: &Path, identity: Stamp) -> Option<(Bytes, HeaderValue)> {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.clock += 1;
-        let clock = cache.clock;
-        let entry = cache.entries.get_mut(path)?;
-        if entry.identity != identity {
-            return None;
-        }
-        entry.last_used = clock;
-        entry.resolved_at = Instant::now();
-        Some((entry.data.clone(), entry.etag.clone()))
-    }
-
-    /// Keeps a file's bytes; returns its validator.
-    fn store(&self, path: &Path, identity: Stamp, data: Bytes) -> HeaderValue {
-        let etag = identity.etag();
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.clock += 1;
-        let size = data.len() as u64;
-        let entry = Cached {
-            identity,
-            data,
-            etag: etag.clone(),
-            last_used: cache.clock,
-            resolved_at: Instant::now(),
-        };
-        if let Some(old) = cache.entries.insert(path.to_path_buf(), entry) {
-            cache.bytes -= old.data.len() as u64;
-        }
-        cache.bytes += size;
-        while cache.bytes > CACHE_BUDGET {
-            let Some(oldest) = cache
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(p, _)| p.clone())
-            else {
-                break;
-            };
-            if let Some(gone) = cache.entries.remove(&oldest) {
-                cache.bytes -= gone.data.len() as u64;
-            }
-        }
-        etag
     }
 }
 
@@ -530,11 +409,6 @@ fn read_all(mut file: std::fs::File, expected: u64) -> io::Result<Bytes> {
     let mut data = Vec::with_capacity(expected as usize);
     file.read_to_end(&mut data)?;
     Ok(Bytes::from(data))
-}
-
-fn system_time_of(mtime_ns: i128) -> Option<SystemTime> {
-    let ns = u64::try_from(mtime_ns).ok()?;
-    Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(ns))
 }
 
 type BoxedFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
@@ -656,20 +530,5 @@ mod tests {
             .err()
             .expect("refused");
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
-    }
-
-    #[test]
-    fn the_cache_stays_within_its_budget() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let files = ConfinedFiles::new(dir.path(), |_| false);
-        let chunk = vec![7u8; 8 * 1024 * 1024];
-        for i in 0..20 {
-            let path = dir.path().join(format!("seg-{i}.ts"));
-            std::fs::write(&path, &chunk).expect("write");
-            files.inner.resolve_blocking(&path).expect("resolve");
-        }
-        let cache = files.inner.cache.lock().expect("lock");
-        assert!(cache.bytes <= CACHE_BUDGET, "{} bytes cached", cache.bytes);
-        assert!(cache.entries.contains_key(&dir.path().join("seg-19.ts")));
     }
 }

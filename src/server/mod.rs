@@ -11,6 +11,7 @@ mod confined;
 mod cors;
 mod etag;
 mod events;
+mod file_cache;
 mod hls;
 mod listener;
 mod metrics;

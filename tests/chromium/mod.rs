@@ -304,6 +304,7 @@ pub fn screens_proxy(onair: std::net::SocketAddr) -> (tempfile::TempDir, nginx::
         ))
         .expect("assets/nginx-screens.conf is missing");
         let cache = dir.join("cache");
+        std::fs::create_dir_all(&cache).expect("the proxy's cache dir");
         let mut text = shipped.replace("/var/cache/onair-screens", &cache.display().to_string());
         for (directive, replacement) in [
             ("pid ", format!("pid {};", dir.join("nginx.pid").display())),
