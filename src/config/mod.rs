@@ -16,7 +16,7 @@ mod write_back;
 
 pub use diff::{Plan, diff};
 pub use load::{load_file, load_str};
-pub use problem::{ConfigError, Problem};
+pub use problem::{ConfigError, Place, Problem};
 pub use write_back::{WriteBackError, apply_change, write_atomically, write_change};
 
 use serde::{Deserialize, Serialize};
@@ -337,6 +337,10 @@ pub struct ServerSettings {
     pub hls_dir: PathBuf,
     /// FFmpeg binary (path or name in `PATH`).
     pub ffmpeg: PathBuf,
+    /// Where `ffmpeg` was written, if it was.
+    pub ffmpeg_at: Option<Place>,
+    /// Where `hls_dir` was written, if it was.
+    pub hls_dir_at: Option<Place>,
 }
 
 /// A valid `streams.toml`, resolved.

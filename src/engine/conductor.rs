@@ -381,7 +381,10 @@ impl Conductor {
         };
         match result {
             Err(error) => self.reject(error),
-            Ok(new) => self.apply(new),
+            Ok(new) => match checked(new).await {
+                Ok(new) => self.apply(new),
+                Err(error) => self.reject(error),
+            },
         }
     }
 
@@ -470,6 +473,29 @@ impl Conductor {
         self.config = Arc::new(new);
         self.config_tx.send_replace(Arc::clone(&self.config));
     }
+}
+
+/// Runs the start-up checks on a reloaded config, so a save naming an
+/// FFmpeg that is not there or an `hls_dir` that cannot be written is
+/// refused like a syntax error instead of taking every stream off air.
+async fn checked(config: Config) -> Result<Config, ConfigError> {
+    let path = config.path.clone();
+    tokio::task::spawn_blocking(move || match super::preflight(&config) {
+        Ok(()) => Ok(config),
+        Err(error) => Err(ConfigError::at(
+            &config.path,
+            error.place(&config),
+            error.to_string(),
+        )),
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(ConfigError::at(
+            &path,
+            None,
+            format!("cannot check the new config: {e}"),
+        ))
+    })
 }
 
 fn same_kind(a: &Change, b: &Change) -> bool {

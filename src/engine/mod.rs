@@ -178,6 +178,17 @@ pub fn preflight(config: &Config) -> Result<(), EngineError> {
     Ok(())
 }
 
+impl EngineError {
+    /// Where in the file the value at fault was written, if it was.
+    pub fn place(&self, config: &Config) -> Option<crate::config::Place> {
+        match self {
+            EngineError::FfmpegMissing(_) => config.server.ffmpeg_at,
+            EngineError::HlsDirUnwritable { .. } => config.server.hls_dir_at,
+            EngineError::Spawner(_) => None,
+        }
+    }
+}
+
 /// Resolves a program like the shell would: a path as is, a bare name in `PATH`.
 pub fn find_program(program: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;

@@ -6,12 +6,12 @@ use super::child::{self, Spawner, StopOutcome};
 use super::journal::{Journal, Level};
 use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
 use crate::config::{Output, StreamSpec};
-use crate::ffmpeg::{self, Progress, ProgressParser, errors};
+use crate::ffmpeg::{self, Progress, ProgressParser, errors, hls};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
 
@@ -153,6 +153,9 @@ pub(crate) struct StreamTask {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    /// The highest HLS segment number this stream may have used: every run
+    /// starts above it, so no segment name ever comes back.
+    segments_used: Option<u64>,
 }
 
 impl StreamTask {
@@ -172,6 +175,7 @@ impl StreamTask {
             spawner,
             journal,
             wakeups,
+            segments_used: None,
         }
     }
 
@@ -335,12 +339,27 @@ impl StreamTask {
         }
     }
 
-    /// Clears what a previous run left, so a screen never plays old segments.
-    fn prepare_output(&self) -> Result<(), String> {
-        match &self.launch.hls_dir {
-            Some(dir) => ffmpeg::prepare_dir(dir),
-            None => Ok(()),
-        }
+    /// The command of the next run. For HLS: numbers its segments above
+    /// every name used so far, then clears what a previous run left, so a
+    /// screen never plays old segments.
+    fn prepare_run(&mut self) -> Result<Vec<String>, String> {
+        let Some(dir) = &self.launch.hls_dir else {
+            return Ok(self.launch.argv.clone());
+        };
+        let start = hls::start_number(dir, self.segments_used, SystemTime::now());
+        ffmpeg::prepare_dir(dir)?;
+        self.segments_used = Some(start);
+        Ok(hls::numbered(&self.launch.argv, start))
+    }
+
+    /// FFmpeg could not be started for a reason that may pass: the stream
+    /// retries with backoff, saying why.
+    fn not_started(&self, reason: String) -> RunEnd {
+        let reason = errors::with_hint(&reason);
+        self.journal
+            .record(Level::Warn, Some(&self.name), reason.clone());
+        self.update(|s| s.last_error = Some(reason));
+        RunEnd::Exited(Duration::ZERO)
     }
 
     fn mask(&self, text: &str) -> String {
@@ -349,16 +368,25 @@ impl StreamTask {
 
     /// Starts FFmpeg once and follows it until it ends or is told to stop.
     async fn run_once(&mut self) -> RunEnd {
-        if let Err(reason) = self.prepare_output() {
-            return RunEnd::Failed(reason);
-        }
+        // A directory that cannot be prepared right now (a full disk, a
+        // file in the way, a mount not back yet) is retried with backoff.
+        let argv = match self.prepare_run() {
+            Ok(argv) => argv,
+            Err(reason) => return self.not_started(reason),
+        };
         self.update(|s| {
             s.progress = None;
             s.stderr.clear();
         });
-        let mut child = match self.spawner.spawn(self.launch.argv.clone()).await {
+        let mut child = match self.spawner.spawn(argv).await {
             Ok(child) => child,
-            Err(e) => return RunEnd::Failed(errors::spawn_failure(&self.launch.argv[0], &e)),
+            Err(e) => {
+                let failure = errors::spawn_failure(&self.launch.argv[0], &e);
+                if failure.retry {
+                    return self.not_started(failure.message);
+                }
+                return RunEnd::Failed(failure.message);
+            }
         };
         let pid = child.id();
         self.update(|s| s.pid = pid);
@@ -374,7 +402,7 @@ impl StreamTask {
         let mut last_out_time: Option<i64> = None;
         let mut last_advance = tokio::time::Instant::now();
         let mut running_since: Option<Instant> = None;
-        let mut error_line: Option<String> = None;
+        let mut errors = errors::RunErrors::default();
         let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
 
         loop {
@@ -435,7 +463,7 @@ impl StreamTask {
                     None => stdout = None,
                 },
                 line = next_line(&mut stderr) => match line {
-                    Some(line) => self.stderr_line(&line, &mut error_line),
+                    Some(line) => self.stderr_line(&line, &mut errors),
                     None => stderr = None,
                 },
                 status = child.wait() => {
@@ -443,19 +471,19 @@ impl StreamTask {
                     if let Some(lines) = stderr.as_mut() {
                         let drain = async {
                             while let Ok(Some(line)) = lines.next_line().await {
-                                self.stderr_line(&line, &mut error_line);
+                                self.stderr_line(&line, &mut errors);
                             }
                         };
                         let _ = tokio::time::timeout(Duration::from_millis(300), drain).await;
                     }
                     let exit = errors::describe_exit(status.ok());
-                    let reason = match &error_line {
+                    let reason = match errors.reason() {
                         Some(line) => format!("{exit}: {line}"),
                         None => exit,
                     };
                     let reason = errors::with_hint(&reason);
                     self.update(|s| s.last_error = Some(reason.clone()));
-                    if running_since.is_none() && error_line.as_deref().is_some_and(errors::is_configuration_error) {
+                    if running_since.is_none() && errors.unfixable().is_some() {
                         return RunEnd::Failed(reason);
                     }
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
@@ -475,16 +503,15 @@ impl StreamTask {
         }
     }
 
-    fn stderr_line(&self, line: &str, error_line: &mut Option<String>) {
+    fn stderr_line(&self, line: &str, errors: &mut errors::RunErrors) {
         let masked = self.mask(line.trim_end());
         if masked.is_empty() {
             return;
         }
         tracing::info!(stream = %self.name, "ffmpeg: {masked}");
         if let Some(text) = errors::error_text(&masked) {
-            let cleaned = errors::keep_server_reason(error_line.as_deref(), text);
-            *error_line = Some(cleaned.clone());
-            self.update(|s| s.last_error = Some(cleaned));
+            let shown = errors.push(text).to_string();
+            self.update(|s| s.last_error = Some(shown));
         }
         self.update(|s| {
             s.stderr.push_back(masked);

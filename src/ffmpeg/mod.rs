@@ -5,7 +5,7 @@
 
 mod argv;
 pub mod errors;
-mod hls;
+pub mod hls;
 mod progress;
 
 pub use argv::{args, command, display_command, playlist_path};
