@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_screen_behind_the_proxy_plays_with_overlays_heals_after_ffmpeg_is_killed_and_follows_a_profile_switch()
-{
+ {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nstall_timeout = 4\n\n\
          [[stream]]\nname = \"cam\"\ninput = \"{LAVFI}\"\nprofile = \"low-latency\"\n\n\

@@ -85,7 +85,10 @@ async fn get(url: String) -> (u16, String) {
             .call()
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap_or_default())
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
     })
     .await
     .expect("request ran")
@@ -125,7 +128,10 @@ async fn a_replaced_playlist_is_served_at_once_with_blocking_reload_offered() {
     std::fs::write(onair.dir().join("index.m3u8"), playlist(5, 7, true)).expect("write");
     let ended = wait_served(&onair, 7).await;
     assert!(ended.ends_with("#EXT-X-ENDLIST\n"), "{ended}");
-    assert!(!ended.contains("SERVER-CONTROL"), "an ended playlist offers no blocking");
+    assert!(
+        !ended.contains("SERVER-CONTROL"),
+        "an ended playlist offers no blocking"
+    );
     onair.stop().await;
 }
 
@@ -164,7 +170,10 @@ async fn a_blocking_request_is_answered_when_its_segment_appears() {
     let started = Instant::now();
     let (status, _) = get(onair.url("/hls/cam/index.m3u8?_HLS_msn=14")).await;
     assert_eq!(status, 503);
-    assert!(started.elapsed() >= Duration::from_secs(3), "held for 3 × 1 s");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "held for 3 × 1 s"
+    );
 
     // A playlist that goes away releases whoever waits for it.
     let waiting = tokio::spawn(get(onair.url("/hls/cam/index.m3u8?_HLS_msn=14")));
@@ -187,7 +196,8 @@ async fn the_time_endpoint_gives_onairs_clock_and_requests_are_counted_per_strea
     assert_eq!(status, 200);
     let millis: f64 = body.trim().parse().expect("milliseconds");
     assert!(
-        before.as_secs_f64() * 1000.0 - 1.0 <= millis && millis <= after.as_secs_f64() * 1000.0 + 1.0,
+        before.as_secs_f64() * 1000.0 - 1.0 <= millis
+            && millis <= after.as_secs_f64() * 1000.0 + 1.0,
         "{millis} is not between {before:?} and {after:?}"
     );
 
@@ -209,6 +219,9 @@ async fn the_time_endpoint_gives_onairs_clock_and_requests_are_counted_per_strea
         metrics.contains("onair_hls_requests_total{stream=\"cam\",kind=\"playlist\"} "),
         "{metrics}"
     );
-    assert!(!metrics.contains("nothere"), "a missing stream is not counted");
+    assert!(
+        !metrics.contains("nothere"),
+        "a missing stream is not counted"
+    );
     onair.stop().await;
 }

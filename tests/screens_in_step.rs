@@ -79,12 +79,12 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
 /// True when every screen has reached the room's target (its steering has
 /// done its work: a screen still catching up may pass others by chance).
 fn settled(states: &[Value]) -> bool {
-    states.iter().all(|s| {
-        match (s["trueLatency"].as_f64(), s["targetDelay"].as_f64()) {
+    states.iter().all(
+        |s| match (s["trueLatency"].as_f64(), s["targetDelay"].as_f64()) {
             (Some(latency), Some(target)) => (latency - target).abs() < 0.1,
             _ => false,
-        }
-    })
+        },
+    )
 }
 
 /// Waits (up to `within`) until the room has settled in step, then checks
@@ -162,9 +162,12 @@ async fn three_screens_one_with_its_clock_three_seconds_ahead_show_the_same_fram
         profile: Profile::Stable,
     });
     // targetDelay changes once a screen plays the new FFmpeg's playlist.
-    wait_room(&screens, Duration::from_secs(60), "playing on stable", |s| {
-        s["targetDelay"] == 6.0 && s["state"] == "playing" && s["trueLatency"].is_number()
-    })
+    wait_room(
+        &screens,
+        Duration::from_secs(60),
+        "playing on stable",
+        |s| s["targetDelay"] == 6.0 && s["state"] == "playing" && s["trueLatency"].is_number(),
+    )
     .await;
     let stable = assert_in_step(&screens, Duration::from_secs(20), "stable").await;
     eprintln!(
@@ -246,7 +249,10 @@ async fn glass_to_glass_per_profile() {
             .zip(&before)
             .map(|(s, b)| s["stalls"].as_u64().unwrap_or(0).saturating_sub(*b))
             .sum();
-        let slates: u64 = after.iter().map(|s| s["slateCount"].as_u64().unwrap_or(0)).sum();
+        let slates: u64 = after
+            .iter()
+            .map(|s| s["slateCount"].as_u64().unwrap_or(0))
+            .sum();
         let target = after[0]["targetDelay"].as_f64().unwrap_or(f64::NAN);
         println!(
             "latency {profile:<11} target {target:.2} s: glass-to-glass median {:.3} s, p95 {:.3} s \

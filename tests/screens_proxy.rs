@@ -102,9 +102,11 @@ async fn fifty_screens_behind_the_proxy_cost_onair_one_fetch_per_segment() {
     let origin = onair.url("");
     let base = format!("http://127.0.0.1:{}", proxy.port);
     let hls = onair.config.hls("cam");
-    common::wait_until(Duration::from_secs(30), "the stream's first segments", || {
-        common::playlist_is_live(&hls)
-    })
+    common::wait_until(
+        Duration::from_secs(30),
+        "the stream's first segments",
+        || common::playlist_is_live(&hls),
+    )
     .await;
 
     let result = tokio::task::spawn_blocking(move || {

@@ -226,7 +226,10 @@ impl ConfinedFiles {
         let mut file = std::fs::File::open(real)?;
         let meta = file.metadata()?;
         if !meta.is_file() || meta.len() > MAX_CACHED_FILE {
-            return Err(io::Error::new(io::ErrorKind::NotFound, "not a small regular file"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "not a small regular file",
+            ));
         }
         let mut data = Vec::with_capacity(meta.len() as usize);
         file.read_to_end(&mut data)?;

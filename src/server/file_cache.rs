@@ -219,7 +219,11 @@ mod tests {
             std::fs::write(&path, b"x").expect("write");
             cache.store(&path, stamp_of(&path), chunk.clone());
         }
-        assert!(cache.bytes() <= CACHE_BUDGET, "{} bytes cached", cache.bytes());
+        assert!(
+            cache.bytes() <= CACHE_BUDGET,
+            "{} bytes cached",
+            cache.bytes()
+        );
         let newest = dir.path().join("seg-19.ts");
         assert!(cache.recent(&newest, None).is_some());
         assert!(cache.recent(&dir.path().join("seg-0.ts"), None).is_none());

@@ -392,6 +392,9 @@ mod tests {
         assert_eq!(percent_decode("/100%").as_deref(), Some("/100%"));
         assert_eq!(percent_decode("/%zz%4").as_deref(), Some("/%zz%4"));
         assert_eq!(percent_decode("/%ff"), None);
-        assert!(matches!(percent_decode("/plain"), Some(Cow::Borrowed("/plain"))));
+        assert!(matches!(
+            percent_decode("/plain"),
+            Some(Cow::Borrowed("/plain"))
+        ));
     }
 }

@@ -163,7 +163,10 @@ impl LivePlaylists {
         };
         let mut versions = sender.subscribe();
         let waited = tokio::time::timeout(version.hold(), async {
-            versions.wait_for(|v| ready(v)).await.map(|v| Arc::clone(&v))
+            versions
+                .wait_for(|v| ready(v))
+                .await
+                .map(|v| Arc::clone(&v))
         })
         .await;
         Ok(Some(match waited {
@@ -484,7 +487,10 @@ mod tests {
         assert!(!facts.ended);
         let ended = Facts::of(&format!("{PLAYLIST}#EXT-X-ENDLIST\n"));
         assert!(ended.ended);
-        assert_eq!(Facts::of("#EXTM3U\n#EXT-X-TARGETDURATION:4\n").last_msn, None);
+        assert_eq!(
+            Facts::of("#EXTM3U\n#EXT-X-TARGETDURATION:4\n").last_msn,
+            None
+        );
     }
 
     #[test]
@@ -499,14 +505,21 @@ mod tests {
         );
         assert!(text.ends_with("seg-1700000002.ts\n"));
         let ended = version_of(format!("{PLAYLIST}#EXT-X-ENDLIST\n").as_bytes(), None);
-        assert!(!std::str::from_utf8(&ended.body).expect("utf-8").contains("SERVER-CONTROL"));
+        assert!(
+            !std::str::from_utf8(&ended.body)
+                .expect("utf-8")
+                .contains("SERVER-CONTROL")
+        );
     }
 
     #[test]
     fn etags_follow_the_content() {
         let a = version_of(PLAYLIST.as_bytes(), None);
         let b = version_of(PLAYLIST.as_bytes(), None);
-        let c = version_of(format!("{PLAYLIST}#EXTINF:0.5,\nseg-1700000003.ts\n").as_bytes(), None);
+        let c = version_of(
+            format!("{PLAYLIST}#EXTINF:0.5,\nseg-1700000003.ts\n").as_bytes(),
+            None,
+        );
         assert_eq!(a.etag, b.etag);
         assert_ne!(a.etag, c.etag);
     }
@@ -515,7 +528,10 @@ mod tests {
     fn delivery_directives_are_read_from_the_query() {
         assert_eq!(blocking_directive(None), Ok(None));
         assert_eq!(blocking_directive(Some("_HLS_msn=42")), Ok(Some(42)));
-        assert_eq!(blocking_directive(Some("a=1&_HLS_msn=7&_HLS_part=0")), Ok(Some(7)));
+        assert_eq!(
+            blocking_directive(Some("a=1&_HLS_msn=7&_HLS_part=0")),
+            Ok(Some(7))
+        );
         assert_eq!(blocking_directive(Some("t=123")), Ok(None));
         assert_eq!(blocking_directive(Some("_HLS_msn=x")), Err(()));
         assert_eq!(blocking_directive(Some("_HLS_part=1")), Err(()));

@@ -5,8 +5,8 @@
 //! fails and says so (CI installs them), it never passes silently.
 #![allow(dead_code)]
 
-pub use crate::common::free_port;
 use crate::common::TempConfig;
+pub use crate::common::free_port;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;

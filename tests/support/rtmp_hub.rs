@@ -154,7 +154,11 @@ impl Nginx {
 
     /// Starts nginx in `parent/label/` from any configuration, rendered for
     /// that directory and a free port, and waits until it accepts connections.
-    pub fn start_config(parent: &Path, label: &str, render: impl Fn(&Path, u16) -> String) -> Nginx {
+    pub fn start_config(
+        parent: &Path,
+        label: &str,
+        render: impl Fn(&Path, u16) -> String,
+    ) -> Nginx {
         let binary = require_nginx();
         let dir = parent.join(label);
         std::fs::create_dir_all(&dir).expect("cannot create the nginx directory");
