@@ -1,12 +1,14 @@
-//! Live playlists from memory, and blocking playlist reload, against a real
-//! server and real files: the test writes playlists the way FFmpeg does
-//! (a temp file renamed over `index.m3u8`) and asks for them over HTTP.
+//! What screens get over HTTP, against a real server and real files: live
+//! playlists from memory and blocking playlist reload (the test writes
+//! playlists the way FFmpeg does, a temp file renamed over `index.m3u8`),
+//! onair's clock, and a new `screen_delay` reaching open screens.
 
 mod common;
 
-use common::TempConfig;
+use common::{LAVFI, TempConfig};
 use onair::engine::{Command, Engine, EngineOptions, EngineTask};
 use onair::server::{self, Server};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -224,4 +226,72 @@ async fn the_time_endpoint_gives_onairs_clock_and_requests_are_counted_per_strea
         "a missing stream is not counted"
     );
     onair.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_screen_delay_reaches_open_screens_without_restarting_the_stream() {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[stream]]\nname = \"cam\"\ninput = \"{LAVFI}\"\nprofile = \"low-latency\"\n"
+    );
+    let config = TempConfig::new(&text);
+    let (engine, task) =
+        Engine::start(config.load(), EngineOptions { write_back: false }).expect("engine starts");
+    let server = server::start(engine.clone()).await.expect("server starts");
+    let running = common::wait_for(&engine, Duration::from_secs(20), "cam running", |s| {
+        common::is_running(s, "cam")
+    })
+    .await;
+    let pid = common::running_pid(&running, "cam");
+
+    // An open screen's event stream, line by line.
+    let url = format!("http://{}/events?stream=cam", server.local_addr());
+    let (lines, views) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let Ok(response) = agent.get(&url).call() else {
+            return;
+        };
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        for line in reader.lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data: ") {
+                if lines.send(data.to_string()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let delay_seen = |want: f64| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let view = views
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no view with screen_delay {want} within 15 s"));
+            let view: serde_json::Value = serde_json::from_str(&view).expect("JSON");
+            if view["stream"]["screen_delay"].as_f64() == Some(want) {
+                return;
+            }
+        }
+    };
+    tokio::task::block_in_place(|| delay_seen(0.8));
+
+    let edited = text.replace(
+        "[[stream]]",
+        "[profile.low-latency]\nscreen_delay = 1.2\n\n[[stream]]",
+    );
+    std::fs::write(&config.path, edited).expect("rewrite streams.toml");
+    engine.send(Command::Reload);
+    tokio::task::block_in_place(|| delay_seen(1.2));
+    assert_eq!(
+        common::running_pid(&engine.snapshot(), "cam"),
+        pid,
+        "a new screen delay restarts nothing"
+    );
+    server.shutdown().await;
+    engine.send(Command::Shutdown);
+    let _ = tokio::time::timeout(Duration::from_secs(15), task.wait()).await;
 }
