@@ -31,6 +31,9 @@
   var SETTLE_MS = 1000;
   /** Errors are the median of this many recent readings. */
   var WINDOW = 3;
+  /** Never play faster with less than this buffered ahead, seconds: a
+   * late screen catches up without running into an empty buffer. */
+  var MIN_AHEAD_TO_HURRY = 0.15;
 
   /** The playback rate for an error (ms; positive: the screen is late). */
   function rateFor(errorMs) {
@@ -157,9 +160,16 @@
     this.errorMs = error;
     if (Math.abs(error) > JUMP_MS && this.readings.length >= WINDOW) {
       this.jump(error);
-    } else {
-      this.setRate(rateFor(error));
+      return;
     }
+    var rate = rateFor(error);
+    if (rate > 1) {
+      var range = rangeAt(video, video.currentTime);
+      if (!range || range.end - video.currentTime < MIN_AHEAD_TO_HURRY) {
+        rate = 1;
+      }
+    }
+    this.setRate(rate);
   };
 
   /** Moves the picture by `errorMs` at once. */

@@ -22,4 +22,4 @@ export ONAIR_LATENCY_VIA=${VIA:-}
 export ONAIR_LL_SCREEN_DELAY=${LL_SCREEN_DELAY:-}
 export ONAIR_LL_HLS_TIME=${LL_HLS_TIME:-}
 cargo test --release --test screens_in_step -- --ignored --nocapture --exact glass_to_glass_per_profile 2>&1 \
-  | grep -E '^latency |test result|panicked|error'
+  | grep -E '^latency |^test result|panicked|^error'

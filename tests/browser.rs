@@ -57,7 +57,7 @@ async fn a_screen_behind_the_proxy_plays_with_overlays_heals_after_ffmpeg_is_kil
     assert_eq!(advanced["slateVisible"], false);
     assert_eq!(advanced["profile"], "low-latency");
     assert_eq!(
-        advanced["targetDelay"], 0.8,
+        advanced["targetDelay"], 0.9,
         "the low-latency profile's screen delay is the target"
     );
     assert_eq!(advanced["banner"], "Welcome to the test match");

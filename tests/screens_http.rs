@@ -277,7 +277,7 @@ async fn a_new_screen_delay_reaches_open_screens_without_restarting_the_stream()
             }
         }
     };
-    tokio::task::block_in_place(|| delay_seen(0.8));
+    tokio::task::block_in_place(|| delay_seen(0.9));
 
     let edited = text.replace(
         "[[stream]]",

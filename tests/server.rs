@@ -881,7 +881,7 @@ async fn pages_api_and_assets_serve_screens() {
         assert_eq!(view["stream"]["name"], "cam");
         assert_eq!(view["stream"]["profile"], "low-latency");
         assert_eq!(view["stream"]["hls_time"], 0.5);
-        assert_eq!(view["stream"]["screen_delay"], 0.8);
+        assert_eq!(view["stream"]["screen_delay"], 0.9);
         assert_eq!(view["stream"]["hls_url"], "/hls/cam/index.m3u8");
         assert_eq!(http.get("/api/screens/nowhere").status, 404);
 

@@ -106,9 +106,10 @@ impl ProfileSettings {
 
     /// The screen delay used when `screen_delay` is not set: a whole
     /// segment (a screen can only show a segment once it is complete) plus
-    /// a margin for its delivery and for a late one, at least 0.3 s.
+    /// a margin for its delivery and for a late one: half a segment, at
+    /// least 0.4 s (0.9 s with 0.5 s segments, 6 s with 4 s ones).
     pub fn default_screen_delay(hls_time: f64) -> f64 {
-        hls_time + (hls_time / 2.0).max(0.3)
+        hls_time + (hls_time / 2.0).max(0.4)
     }
 }
 

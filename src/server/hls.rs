@@ -5,6 +5,8 @@
 //! directory is ever listed, and nothing outside `hls_dir` is reachable (see
 //! [`super::confined`]). Playlists change every segment, so they are never
 //! cached by clients; segments never change, so they may be cached for long.
+//! Live playlists come from memory and may be asked for in advance
+//! ([`super::playlists`]).
 
 use super::confined::{ConfinedFiles, Fetched};
 use super::origin::OriginRequests;

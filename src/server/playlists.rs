@@ -260,13 +260,14 @@ impl Shared {
                 if reread || removed {
                     let _ = self.refresh(relative);
                 }
-            } else if removed && !super::hls::is_hls_file(relative) {
+            } else if super::hls::is_hls_file(relative) {
+                self.files.forget(path);
+            } else if removed && path.extension().is_none() {
                 // A directory (a stream's) went away with everything in it.
                 self.files.forget_under(path);
                 self.check_known();
-            } else {
-                self.files.forget(path);
             }
+            // Anything else (FFmpeg's `*.tmp` files) is never served.
         }
     }
 
