@@ -6,12 +6,16 @@
 //! Needs Debian's `chromium`, `chromium-driver` and nginx; without them the
 //! test fails and says so (CI installs them), it never passes silently.
 
+#[path = "support/chromium.rs"]
 mod chromium;
 mod common;
+#[path = "support/screens_proxy.rs"]
+mod screens_proxy;
 
-use chromium::{Onair, open_browser, screens_proxy, time_of, wait_advancing, wait_player};
+use chromium::{Onair, open_browser, time_of, wait_advancing, wait_player};
 use common::{LAVFI, wait_for};
 use onair::engine::Command;
+use screens_proxy::screens_proxy;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -38,16 +42,16 @@ async fn a_screen_behind_the_proxy_plays_with_overlays_heals_after_ffmpeg_is_kil
         .expect("open the screen through the proxy");
 
     // It plays: time advances, nothing fatal, the overlays are there.
-    let playing = wait_player(
+    wait_player(
         &client,
         Duration::from_secs(40),
         "the screen to play",
         |s| s["state"] == "playing" && time_of(s) > 0.5,
     )
     .await;
+    // Advancing by 1.5 s of media time is the check (wait_advancing fails otherwise).
     let advanced =
         wait_advancing(&client, Duration::from_secs(20), 1.5, "playback to advance").await;
-    assert!(time_of(&advanced) > time_of(&playing));
     assert_eq!(
         advanced["lastFatal"],
         Value::Null,
@@ -111,7 +115,6 @@ async fn a_screen_behind_the_proxy_plays_with_overlays_heals_after_ffmpeg_is_kil
         "playback to advance after the restart",
     )
     .await;
-    assert!(time_of(&after) > time_of(&resumed) || time_of(&after) >= 1.5);
     assert_eq!(after["slateShown"], false);
     assert_eq!(
         after["banner"], "Welcome to the test match",
@@ -124,7 +127,7 @@ async fn a_screen_behind_the_proxy_plays_with_overlays_heals_after_ffmpeg_is_kil
         stream: "cam".into(),
         profile: onair::config::Profile::Stable,
     });
-    let switched = wait_player(
+    wait_player(
         &client,
         Duration::from_secs(40),
         "the switch to stable",
@@ -138,7 +141,6 @@ async fn a_screen_behind_the_proxy_plays_with_overlays_heals_after_ffmpeg_is_kil
         "playback on the stable profile",
     )
     .await;
-    assert!(time_of(&stable) > time_of(&switched));
     assert_eq!(stable["slateVisible"], false);
 
     let _ = client.close().await;

@@ -272,14 +272,10 @@ fn write_back_changes_exactly_one_value_and_keeps_comments() {
         "profile = \"low-latency\"        # switch",
     );
     assert_eq!(text, expected);
+    // A key the stream does not have yet is added after its last one; the
+    // rest of the file, the first change included, stays as it was.
     let text = config::apply_change(&text, "lobby", &Change::Enabled(false)).expect("applied");
-    assert!(text.starts_with(&expected.replace("input = \"lavfi:testsrc2\"\n", "")[..40]));
-    assert!(
-        text.contains(
-            "# the second camera\nname = \"lobby\"\ninput = \"lavfi:testsrc2\"\nenabled = false\n"
-        ),
-        "{text}"
-    );
+    assert_eq!(text, format!("{expected}enabled = false\n"));
 }
 
 #[test]
@@ -321,5 +317,34 @@ fn atomic_write_keeps_permissions_and_leaves_no_temp_file() {
         std::fs::read_to_string(&path)
             .expect("read")
             .contains("enabled = false            # keep on")
+    );
+}
+
+#[test]
+fn operator_allow_takes_addresses_and_networks_and_points_at_a_bad_one() {
+    let config = load(
+        "[server]\noperator_allow = [\"10.0.0.5\", \"192.168.1.0/24\"]\n[[stream]]\nname = \"a\"\ninput = \"lavfi:testsrc2\"\n",
+    );
+    let allow = &config.server.operator_allow;
+    assert!(allow.allows("10.0.0.5".parse().expect("ip")));
+    assert!(allow.allows("192.168.1.200".parse().expect("ip")));
+    assert!(!allow.allows("127.0.0.1".parse().expect("ip")));
+    let default = load("[[stream]]\nname = \"a\"\ninput = \"lavfi:testsrc2\"\n");
+    assert!(
+        default
+            .server
+            .operator_allow
+            .allows("127.0.0.1".parse().expect("ip"))
+    );
+    assert!(
+        !default
+            .server
+            .operator_allow
+            .allows("10.0.0.5".parse().expect("ip"))
+    );
+    let error = errors("[server]\noperator_allow = [\"10.0.0.5\", \"the office\"]\n");
+    assert!(
+        error.contains("/venue/streams.toml:2:31: `the office` is not an address or network"),
+        "{error}"
     );
 }

@@ -7,8 +7,11 @@
 //! own keeps it), so every figure is taken atomically inside its browser.
 //! Needs Debian's `chromium` and `chromium-driver`.
 
+#[path = "support/chromium.rs"]
 mod chromium;
 mod common;
+#[path = "support/screens_proxy.rs"]
+mod screens_proxy;
 
 use chromium::{Driver, Onair, clock_shift_script, open_browser_with, wait_player};
 use common::LAVFI;
@@ -209,7 +212,7 @@ async fn glass_to_glass_per_profile() {
     );
     let onair = Onair::start(&text).await;
     let via_proxy = env("ONAIR_LATENCY_VIA").as_deref() == Some("proxy");
-    let proxy = via_proxy.then(|| chromium::screens_proxy(onair.server.local_addr()));
+    let proxy = via_proxy.then(|| screens_proxy::screens_proxy(onair.server.local_addr()));
     let base = match &proxy {
         Some((_, nginx)) => format!("http://127.0.0.1:{}", nginx.port),
         None => onair.url(""),

@@ -5,11 +5,15 @@
 //! segment (two a second on the low-latency profile), as onair's own
 //! metrics count them; and the proxy passes nothing but what screens need.
 
+#[path = "support/chromium.rs"]
 mod chromium;
 mod common;
+#[path = "support/screens_proxy.rs"]
+mod screens_proxy;
 
-use chromium::{Onair, screens_proxy};
+use chromium::Onair;
 use common::LAVFI;
+use screens_proxy::screens_proxy;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -101,7 +105,7 @@ async fn fifty_screens_behind_the_proxy_cost_onair_one_fetch_per_segment() {
     let (_dir, proxy) = screens_proxy(onair.server.local_addr());
     let origin = onair.url("");
     let base = format!("http://127.0.0.1:{}", proxy.port);
-    let hls = onair.config.hls("cam");
+    let hls = onair.dir.path().join("hls").join("cam");
     common::wait_until(
         Duration::from_secs(30),
         "the stream's first segments",

@@ -42,6 +42,8 @@ pub struct ServerSection {
     pub ffmpeg: Option<Text>,
     /// Seconds without progress before a stream counts as stalled.
     pub stall_timeout: Option<Spanned<f64>>,
+    /// Addresses and networks that may see operator data over HTTP.
+    pub operator_allow: Option<Vec<Text>>,
 }
 
 /// `[profile.*]`.
@@ -89,9 +91,9 @@ pub struct StreamSection {
     pub profile: Option<Text>,
     /// Whether onair keeps this stream running.
     pub enabled: Option<bool>,
-    /// `"copy"` or `"h264"`.
+    /// `"auto"` (default), `"copy"` or `"h264"`.
     pub video: Option<Text>,
-    /// `"aac"`, `"copy"` or `"none"`.
+    /// `"auto"` (default), `"aac"`, `"copy"` or `"none"`.
     pub audio: Option<Text>,
     /// Loop a file input forever.
     #[serde(rename = "loop")]
@@ -116,9 +118,9 @@ pub struct DestinationSection {
     pub enabled: Option<bool>,
     /// Profile of this destination; defaults to the stream's.
     pub profile: Option<Text>,
-    /// `"copy"` or `"h264"`; defaults to the stream's.
+    /// `"auto"`, `"copy"` or `"h264"`; defaults to the stream's.
     pub video: Option<Text>,
-    /// `"aac"`, `"copy"` or `"none"`; defaults to the stream's.
+    /// `"auto"`, `"aac"`, `"copy"` or `"none"`; defaults to the stream's.
     pub audio: Option<Text>,
     /// Expert output options; defaults to the stream's.
     pub output_args: Option<Vec<Text>>,

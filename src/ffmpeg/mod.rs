@@ -4,10 +4,18 @@
 //! them argument by argument.
 
 mod argv;
+pub mod codecs;
 pub mod errors;
 pub mod hls;
+pub mod keyframes;
 mod progress;
+pub mod source_info;
 
-pub use argv::{args, command, display_command, playlist_path};
+pub use argv::{
+    args, args_with, audio_args, command, command_with, display_command, handling, playlist_path,
+    video_args,
+};
+pub use codecs::{AudioChoice, Handling, VideoChoice, decide};
 pub use hls::{last_segment_kbps, prepare_dir};
 pub use progress::{Progress, ProgressParser};
+pub use source_info::{SourceInfo, SourceInfoParser};

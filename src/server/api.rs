@@ -5,6 +5,7 @@
 //! more on the way out, so a key can only leak if both layers fail.
 
 use super::AppState;
+use super::access::Operator;
 use crate::config::{Config, OutputKind, Profile, ScreenSpec};
 use crate::engine::{Snapshot, StreamSnapshot};
 use crate::secrets;
@@ -156,8 +157,9 @@ fn no_cache(mut response: Response) -> Response {
     response
 }
 
-/// `GET /api/streams`: the whole snapshot (streams, host, config status, log).
-pub(crate) async fn streams(State(state): State<AppState>) -> Response {
+/// `GET /api/streams`: the whole snapshot (streams, host, config status,
+/// log), for operator addresses only.
+pub(crate) async fn streams(_: Operator, State(state): State<AppState>) -> Response {
     let snapshot = state.engine.snapshot();
     let config = state.engine.config();
     no_cache(Json(masked_json(&*snapshot, &config.secrets)).into_response())

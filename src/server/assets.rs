@@ -51,6 +51,11 @@ const EMBEDDED: &[Embedded] = &[
         body: include_bytes!("../../assets/overlays.js"),
     },
     Embedded {
+        name: "screen-report.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/screen-report.js"),
+    },
+    Embedded {
         name: "player.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../assets/player.css"),

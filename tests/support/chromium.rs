@@ -1,12 +1,12 @@
-//! A real browser on a real screen: headless chromium, driven over WebDriver
-//! by chromedriver, playing what onair serves from a live FFmpeg.
+//! A real browser for the tests: headless Debian chromium driven over
+//! WebDriver by chromedriver (fresh profile, no network beyond loopback),
+//! onair (engine and HTTP server) on a temp config for it to open, and
+//! the player's state as the page exposes it.
 //!
-//! Needs Debian's `chromium` and `chromium-driver`; without them a test
-//! fails and says so (CI installs them), it never passes silently.
+//! Without `chromium` and `chromium-driver` a test fails and says what to
+//! install; it never passes silently.
 #![allow(dead_code)]
 
-use crate::common::TempConfig;
-pub use crate::common::free_port;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -17,6 +17,13 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
 
 /// chromedriver and the chromium it starts, in a process group of their
 /// own, all killed when dropped (also when a test fails half way).
@@ -104,10 +111,10 @@ pub async fn open_browser() -> (Driver, Client) {
 /// (see [`clock_shift_script`]).
 pub async fn open_browser_with(init_script: Option<&str>) -> (Driver, Client) {
     let chromium = find(&["chromium", "chromium-browser", "google-chrome"]).unwrap_or_else(|| {
-        panic!("chromium is not installed: `apt-get install chromium chromium-driver` (the browser tests need both)")
+        panic!("chromium is not installed: `apt-get install chromium chromium-driver` (the browser test needs both)")
     });
     let chromedriver = find(&["chromedriver"]).unwrap_or_else(|| {
-        panic!("chromedriver is not installed: `apt-get install chromium-driver` (the browser tests need it)")
+        panic!("chromedriver is not installed: `apt-get install chromium-driver` (the browser test needs it)")
     });
     let port = free_port();
     let child = std::process::Command::new(&chromedriver)
@@ -174,32 +181,40 @@ pub async fn open_browser_with(init_script: Option<&str>) -> (Driver, Client) {
     (driver, client)
 }
 
-/// onair (engine + HTTP server) on a temp config.
+/// onair (engine + HTTP server) on a config file in a temp dir.
 pub struct Onair {
-    pub config: TempConfig,
+    /// The directory holding `streams.toml`, `hls/` and `logs/`.
+    pub dir: tempfile::TempDir,
     pub engine: Engine,
     task: EngineTask,
     pub server: Server,
 }
 
 impl Onair {
+    /// Writes `text` as `streams.toml` and starts onair on it.
     pub async fn start(text: &str) -> Onair {
-        let config = TempConfig::new(text);
-        let (engine, task) = Engine::start(config.load(), EngineOptions { write_back: false })
-            .expect("engine starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("streams.toml");
+        std::fs::write(&path, text).expect("write streams.toml");
+        let config = onair::config::load_file(&path)
+            .unwrap_or_else(|e| panic!("config should be valid: {e}"));
+        let (engine, task) =
+            Engine::start(config, EngineOptions { write_back: false }).expect("engine starts");
         let server = server::start(engine.clone()).await.expect("server starts");
         Onair {
-            config,
+            dir,
             engine,
             task,
             server,
         }
     }
 
+    /// `http://ADDR/path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.server.local_addr())
     }
 
+    /// Stops the server and the engine (every FFmpeg).
     pub async fn stop(self) {
         self.server.shutdown().await;
         self.engine.send(Command::Shutdown);
@@ -282,42 +297,4 @@ pub async fn wait_advancing(client: &Client, within: Duration, by: f64, what: &s
         time_of(s) >= from + by && s["paused"] == false
     })
     .await
-}
-
-#[path = "../support/rtmp_hub.rs"]
-pub mod nginx;
-
-/// The shipped `assets/nginx-screens.conf` in front of onair at `onair`,
-/// in a new directory: the tests run the very file the README tells
-/// operators to install, with its port, upstream, cache and logs moved.
-pub fn screens_proxy(onair: std::net::SocketAddr) -> (tempfile::TempDir, nginx::Nginx) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().expect("proxy dir");
-    // nginx's workers run as another user: they must reach the cache.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-        .expect("chmod the proxy dir");
-    let proxy = nginx::Nginx::start_config(dir.path(), "proxy", |dir, port| {
-        const FILE: &str = "assets/nginx-screens.conf";
-        let shipped = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/assets/nginx-screens.conf"
-        ))
-        .expect("assets/nginx-screens.conf is missing");
-        let cache = dir.join("cache");
-        std::fs::create_dir_all(&cache).expect("the proxy's cache dir");
-        let mut text = shipped.replace("/var/cache/onair-screens", &cache.display().to_string());
-        for (directive, replacement) in [
-            ("pid ", format!("pid {};", dir.join("nginx.pid").display())),
-            (
-                "error_log ",
-                format!("error_log {} warn;", dir.join("error.log").display()),
-            ),
-            ("listen ", format!("listen 127.0.0.1:{port};")),
-            ("server 127.0.0.1:8080", format!("server {onair};")),
-        ] {
-            text = nginx::replace_directive(&text, directive, &replacement, FILE);
-        }
-        text
-    });
-    (dir, proxy)
 }
