@@ -30,9 +30,19 @@ struct Onair {
 
 impl Onair {
     async fn start(limits: ServerLimits) -> Onair {
-        let config = TempConfig::new(VENUE);
+        Onair::start_with(VENUE, &|_| None, limits).await
+    }
+
+    /// onair on `text`, with `${VAR}` answered by `env`.
+    async fn start_with(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        limits: ServerLimits,
+    ) -> Onair {
+        let config = TempConfig::new(text);
+        let loaded = onair::config::load_str(text, &config.path, env).expect("valid config");
         let (engine, task) =
-            Engine::start(config.load(), EngineOptions { write_back: false }).expect("engine");
+            Engine::start(loaded, EngineOptions { write_back: false }).expect("engine");
         let server = server::start_with(engine.clone(), limits)
             .await
             .expect("server");
@@ -212,5 +222,65 @@ async fn event_streams_beyond_the_cap_are_refused_until_one_closes() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    onair.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variable_in_overlay_text_is_shown_as_written_and_one_in_a_url_or_args_never() {
+    const KEY: &str = "k3y-5f1e9c2a";
+    const TOKEN: &str = "t0ken-8b4d0e";
+    let env = |name: &str| match name {
+        "EVENT" => Some("Grand Final".to_string()),
+        "KEY" => Some(KEY.to_string()),
+        "TOKEN" => Some(TOKEN.to_string()),
+        _ => None,
+    };
+    let dead = common::free_port();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[stream]]\nname = \"stage\"\ninput = \"lavfi:testsrc2\"\nenabled = false\n\n\
+         [[stream]]\nname = \"push\"\ninput = \"lavfi:testsrc2=size=160x90:rate=5\"\n\
+         output = \"rtmp://127.0.0.1:{dead}/live/${{KEY}}\"\n\
+         output_args = [\"-metadata\", \"comment=${{TOKEN}}\"]\n\n\
+         [[screen]]\nname = \"foyer\"\nstream = \"stage\"\n\
+         banner = {{ text = \"Welcome to the ${{EVENT}}\" }}\n\
+         ticker = {{ text = \"Tickets: https://tix.example/final?code=VIP\" }}\n"
+    );
+    let onair = Onair::start_with(&text, &env, ServerLimits::default()).await;
+    let addr = onair.addr();
+
+    // On the screen: as written.
+    let (status, view) = get(GUEST, addr, "/api/screens/foyer").await;
+    assert_eq!(status, 200, "{view}");
+    let view: serde_json::Value = serde_json::from_str(&view).expect("json");
+    assert_eq!(
+        view["screen"]["banner"]["text"],
+        "Welcome to the Grand Final"
+    );
+    assert_eq!(
+        view["screen"]["ticker"]["text"],
+        "Tickets: https://tix.example/final?code=VIP"
+    );
+
+    // The push has tried its destination: its command and error are shown, masked.
+    common::wait_for(
+        &onair.engine,
+        Duration::from_secs(30),
+        "a failed push",
+        |s| s.stream("push").is_some_and(|r| r.last_error.is_some()),
+    )
+    .await;
+    let (status, api) = get(OPERATOR, addr, "/api/streams").await;
+    assert_eq!(status, 200);
+    assert!(api.contains("/live/****"), "{api}");
+    assert!(api.contains("comment=****"), "{api}");
+    for (secret, place) in [(KEY, "the API"), (TOKEN, "the API")] {
+        assert!(!api.contains(secret), "{secret} in {place}: {api}");
+    }
+    let (_, metrics) = get(OPERATOR, addr, "/metrics").await;
+    assert!(
+        !metrics.contains(KEY) && !metrics.contains(TOKEN),
+        "{metrics}"
+    );
     onair.stop().await;
 }

@@ -139,6 +139,27 @@ fn env_vars_are_expanded_and_remembered_as_secrets() {
 }
 
 #[test]
+fn only_variables_in_urls_and_ffmpeg_arguments_are_secrets() {
+    let text = "[server]\nhls_dir = \"${HLS}\"\n\
+        [[stream]]\nname = \"cam\"\ninput = \"rtsp://admin:${CAM_PASS}@10.0.0.5/stream1\"\n\
+        input_args = [\"-user_agent\", \"${AGENT}\"]\n\
+        [[screen]]\nname = \"foyer\"\nstream = \"cam\"\nbanner = { text = \"Welcome to ${EVENT}\" }\n";
+    let config = load_with(
+        text,
+        &[
+            ("HLS", "/srv/hls"),
+            ("CAM_PASS", "hunter2"),
+            ("AGENT", "venue-agent"),
+            ("EVENT", "the Final"),
+        ],
+    )
+    .expect("valid");
+    assert_eq!(config.secrets, ["hunter2", "venue-agent"]);
+    let banner = config.screens[0].banner.as_ref().expect("banner");
+    assert_eq!(banner.text, "Welcome to the Final");
+}
+
+#[test]
 fn a_missing_env_var_is_an_error_at_the_variable() {
     let text = "[[stream]]\nname = \"cam\"\ninput = \"lavfi:testsrc2\"\noutput = \"rtmp://live.example/app/${YT_KEY}\"\n";
     let message = errors(text);

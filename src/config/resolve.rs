@@ -41,14 +41,28 @@ impl Resolver<'_> {
         });
     }
 
-    /// Expands `${VAR}` in a string value; `$${` stands for a literal `${`.
+    /// Expands `${VAR}` in a value that is shown as written: a path, an
+    /// address, the text of an overlay. `$${` stands for a literal `${`.
     pub(super) fn expand(&mut self, value: &Text) -> String {
+        self.expand_keeping(value, false)
+    }
+
+    /// Expands `${VAR}` in a value that may carry a key or a password (a
+    /// URL, extra FFmpeg arguments): what came from the environment is
+    /// masked wherever onair shows, logs or serves text.
+    pub(super) fn expand_secret(&mut self, value: &Text) -> String {
+        self.expand_keeping(value, true)
+    }
+
+    fn expand_keeping(&mut self, value: &Text, secret: bool) -> String {
         let expanded = expand::expand(value.get_ref(), self.env);
         for (piece, message) in expanded.problems {
             let offset = self.offset_of(value, &piece);
             self.problem(offset, message);
         }
-        self.secrets.extend(expanded.secrets);
+        if secret {
+            self.secrets.extend(expanded.secrets);
+        }
         expanded.value
     }
 
@@ -62,8 +76,13 @@ impl Resolver<'_> {
             .map_or(span.start, |i| span.start + i)
     }
 
+    /// Expands extra FFmpeg arguments (secret: they may carry a token).
     pub(super) fn expand_list(&mut self, values: &Option<Vec<Text>>) -> Vec<String> {
-        values.iter().flatten().map(|v| self.expand(v)).collect()
+        values
+            .iter()
+            .flatten()
+            .map(|v| self.expand_secret(v))
+            .collect()
     }
 
     pub(super) fn resolve(&mut self, file: schema::File, path: &Path) -> Config {

@@ -126,6 +126,21 @@ pub(crate) fn watch_view(snapshot: &Snapshot, config: &Config, name: &str) -> Pl
     }
 }
 
+/// A screen's view as JSON, masked like any other, except that the text of
+/// its overlays is shown as the operator wrote it: only a secret value (a
+/// key from a URL's `${VAR}`) is hidden there, not the look of a URL.
+pub(crate) fn masked_view(view: &PlayView, secret_values: &[String]) -> Value {
+    let mut json = masked_json(view, secret_values);
+    if let Some(screen) = &view.screen {
+        for (key, overlay) in [("banner", &screen.banner), ("ticker", &screen.ticker)] {
+            if let (Some(overlay), Some(slot)) = (overlay, json["screen"][key].get_mut("text")) {
+                *slot = Value::String(secrets::mask_values(&overlay.text, secret_values));
+            }
+        }
+    }
+    json
+}
+
 /// A value as JSON with every string passed through the secret masks.
 pub(crate) fn masked_json<T: Serialize>(value: &T, secret_values: &[String]) -> Value {
     let mut json = serde_json::to_value(value).unwrap_or(Value::Null);
@@ -170,7 +185,7 @@ pub(crate) async fn screen(State(state): State<AppState>, Path(name): Path<Strin
     let snapshot = state.engine.snapshot();
     let config = state.engine.config();
     match screen_view(&snapshot, &config, &name) {
-        Some(view) => no_cache(Json(masked_json(&view, &config.secrets)).into_response()),
+        Some(view) => no_cache(Json(masked_view(&view, &config.secrets)).into_response()),
         None => (
             StatusCode::NOT_FOUND,
             Json(serde_json::json!({

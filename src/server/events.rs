@@ -12,7 +12,7 @@
 //! open screen connections are counted for the console.
 
 use super::access::Client;
-use super::api::{PlayView, masked_json, screen_view, watch_view};
+use super::api::{PlayView, masked_json, masked_view, screen_view, watch_view};
 use super::listener::Closing;
 use super::{AppState, Traffic};
 use crate::engine::{Engine, Snapshot};
@@ -153,7 +153,7 @@ impl Feed {
                     stream: None,
                     error: Some(format!("no [[screen]] named {name:?} in streams.toml")),
                 });
-                ("view", masked_json(&view, secrets))
+                ("view", masked_view(&view, secrets))
             }
             Subject::Stream(name) => (
                 "view",
