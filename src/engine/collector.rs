@@ -6,8 +6,10 @@
 use super::snapshot::HostStats;
 use super::stats::Sampler;
 use super::stream::{StreamStatus, Wakeups};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -47,6 +49,7 @@ async fn run(
     wakeups: Arc<Wakeups>,
 ) {
     let mut sampler = Sampler::new();
+    let mut bitrates = Bitrates::default();
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -60,23 +63,24 @@ async fn run(
             }
         }
         let watched = streams.borrow_and_update().clone();
-        host.send_replace(sample(&mut sampler, &watched));
+        host.send_replace(sample(&mut sampler, &mut bitrates, &watched));
         wakeups.urgent.notify_one();
     }
 }
 
 /// One sample: fills in each stream's CPU, RAM and HLS bitrate, returns the
 /// host's figures.
-fn sample(sampler: &mut Sampler, streams: &Watched) -> HostStats {
+fn sample(sampler: &mut Sampler, bitrates: &mut Bitrates, streams: &Watched) -> HostStats {
     let pids: Vec<u32> = streams
         .iter()
         .filter_map(|s| s.lock().ok().and_then(|st| st.pid))
         .collect();
     let (host, usage) = sampler.sample(&pids);
+    bitrates.start_round();
     for stream in streams {
         if let Ok(mut status) = stream.lock() {
             status.hls_kbps = match (&status.launch.hls_dir, status.pid) {
-                (Some(dir), Some(_)) => crate::ffmpeg::last_segment_kbps(dir),
+                (Some(dir), Some(_)) => bitrates.of(dir),
                 _ => None,
             };
             match status.pid.and_then(|pid| usage.get(&pid)) {
@@ -91,5 +95,54 @@ fn sample(sampler: &mut Sampler, streams: &Watched) -> HostStats {
             }
         }
     }
+    bitrates.end_round();
     host
+}
+
+/// The bitrate of each stream's newest segment, read again only when its
+/// playlist changed (a new segment every `hls_time`, sampled every second).
+#[derive(Default)]
+struct Bitrates {
+    known: HashMap<PathBuf, Known>,
+}
+
+struct Known {
+    playlist: Option<(SystemTime, u64)>,
+    kbps: Option<f64>,
+    seen: bool,
+}
+
+impl Bitrates {
+    fn start_round(&mut self) {
+        for known in self.known.values_mut() {
+            known.seen = false;
+        }
+    }
+
+    fn of(&mut self, dir: &Path) -> Option<f64> {
+        let playlist = std::fs::metadata(dir.join("index.m3u8"))
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        if let Some(known) = self.known.get_mut(dir) {
+            known.seen = true;
+            if playlist.is_some() && known.playlist == playlist {
+                return known.kbps;
+            }
+        }
+        let kbps = crate::ffmpeg::last_segment_kbps(dir);
+        self.known.insert(
+            dir.to_path_buf(),
+            Known {
+                playlist,
+                kbps,
+                seen: true,
+            },
+        );
+        kbps
+    }
+
+    /// Forgets the streams that were not sampled (removed, stopped).
+    fn end_round(&mut self) {
+        self.known.retain(|_, known| known.seen);
+    }
 }

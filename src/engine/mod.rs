@@ -10,6 +10,7 @@ mod launch;
 mod pending;
 mod roster;
 mod screens;
+mod segment_keyframes;
 mod snapshot;
 mod source;
 mod stats;

@@ -9,15 +9,14 @@
 //! right handling. A run whose handling no longer fits what was learned is
 //! restarted once with the new handling.
 
+use super::segment_keyframes::SegmentKeyframes;
 use crate::config::{Config, Input, StreamSpec};
-use crate::ffmpeg::keyframes::{IntervalMeter, KeyframeScanner};
 use crate::ffmpeg::{self, Handling, SourceInfo, SourceInfoParser, VideoChoice};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::Instant;
 
 /// A keyframe interval that moves by less than this is the same one.
 const INTERVAL_TOLERANCE: f64 = 0.25;
-/// Segment files read per check, at most (a check runs about once a second).
-const SEGMENTS_PER_CHECK: usize = 4;
 
 /// What a new piece of knowledge means for the running FFmpeg.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,15 +89,16 @@ impl SourceKnowledge {
         Some(self.learn(config, spec, info))
     }
 
-    /// Reads the keyframes of new HLS segments (about once a second while
-    /// the video is copied); returns what changed when the measured
-    /// interval is new or has moved.
+    /// Reads the keyframes of new HLS segments (called about once a second
+    /// while the video is copied; once the interval is known, segments are
+    /// read again only every minute); returns what changed when the
+    /// measured interval is new or has moved.
     pub(crate) fn check_keyframes(
         &mut self,
         config: &Config,
         spec: &StreamSpec,
     ) -> Option<Learned> {
-        let interval = self.segments.as_mut()?.read_new()?;
+        let interval = self.segments.as_mut()?.read_new(Instant::now())?;
         let known = self.known.as_mut()?;
         let moved = known
             .keyframe_interval
@@ -144,57 +144,6 @@ impl SourceKnowledge {
             restart,
         }
     }
-}
-
-/// Reads the keyframes of the segments an HLS output writes, newest
-/// segments only, and measures their interval.
-#[derive(Debug)]
-struct SegmentKeyframes {
-    dir: PathBuf,
-    next: Option<u64>,
-    scanner: KeyframeScanner,
-    meter: IntervalMeter,
-}
-
-impl SegmentKeyframes {
-    fn new(dir: &Path) -> Self {
-        SegmentKeyframes {
-            dir: dir.to_path_buf(),
-            next: None,
-            scanner: KeyframeScanner::new(),
-            meter: IntervalMeter::new(),
-        }
-    }
-
-    /// Reads the segments written since the last call; the interval once
-    /// measured.
-    fn read_new(&mut self) -> Option<f64> {
-        let mut numbers: Vec<u64> = std::fs::read_dir(&self.dir)
-            .ok()?
-            .flatten()
-            .filter_map(|e| segment_number(&e.file_name().to_string_lossy()))
-            .filter(|n| self.next.is_none_or(|next| *n >= next))
-            .collect();
-        numbers.sort_unstable();
-        // The newest segment is complete (the muxer writes a temp file and
-        // renames it), but reading from the oldest unread one keeps order.
-        for n in numbers.into_iter().take(SEGMENTS_PER_CHECK) {
-            if let Ok(bytes) = std::fs::read(self.dir.join(format!("seg-{n}.ts"))) {
-                // Each segment starts with its own PAT and PMT.
-                self.scanner = KeyframeScanner::new();
-                for pts in self.scanner.feed(&bytes) {
-                    self.meter.keyframe(pts);
-                }
-            }
-            self.next = Some(n + 1);
-        }
-        self.meter.interval()
-    }
-}
-
-/// `seg-1732900000.ts` → 1732900000.
-fn segment_number(name: &str) -> Option<u64> {
-    name.strip_prefix("seg-")?.strip_suffix(".ts")?.parse().ok()
 }
 
 #[cfg(test)]
@@ -282,12 +231,5 @@ mod tests {
             learned.handling.warnings,
             vec!["screens cannot play H.265: use video = \"auto\" or \"h264\"".to_string()]
         );
-    }
-
-    #[test]
-    fn segment_names_are_numbers() {
-        assert_eq!(segment_number("seg-1732900000.ts"), Some(1732900000));
-        assert_eq!(segment_number("seg-1.ts.tmp"), None);
-        assert_eq!(segment_number("index.m3u8"), None);
     }
 }

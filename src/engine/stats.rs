@@ -33,10 +33,15 @@ impl Sampler {
         };
         let mut watched: Vec<Pid> = pids.iter().map(|p| Pid::from_u32(*p)).collect();
         watched.push(self.own_pid);
+        // A process's own figures already include its threads: listing
+        // them (`/proc/PID/task`) would only cost a directory walk each.
         system.refresh_processes_specifics(
             ProcessesToUpdate::Some(&watched),
             true,
-            ProcessRefreshKind::nothing().with_cpu().with_memory(),
+            ProcessRefreshKind::nothing()
+                .with_cpu()
+                .with_memory()
+                .without_tasks(),
         );
         system.refresh_cpu_usage();
         system.refresh_memory();

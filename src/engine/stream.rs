@@ -467,13 +467,21 @@ impl StreamTask {
         let running = pid.map(|p| format!("pid {p}")).unwrap_or_default();
         let mut keyframe_tick = tokio::time::interval(KEYFRAME_CHECK);
         keyframe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The stall timer is set when the run starts, when it starts
+        // running and when the timeout changes; progress only moves the
+        // watchdog's deadline, which the timer reads when it fires, so the
+        // many progress lines of a run never touch the timer.
+        let stall = tokio::time::sleep_until(watchdog.stall_at(self.launch.spec.stall_timeout));
+        tokio::pin!(stall);
 
         loop {
-            let stall_at = watchdog.stall_at(self.launch.spec.stall_timeout);
             tokio::select! {
                 msg = self.control.recv() => match msg {
                     Some(Control::Enable) => {}
-                    Some(Control::Update(launch)) => self.set_launch(*launch),
+                    Some(Control::Update(launch)) => {
+                        self.set_launch(*launch);
+                        stall.as_mut().reset(watchdog.stall_at(self.launch.spec.stall_timeout));
+                    }
                     Some(Control::Disable) => {
                         self.stop(&mut child, stdin.take()).await;
                         return RunEnd::Disabled;
@@ -499,11 +507,16 @@ impl StreamTask {
                 line = next_line(&mut stdout) => match line {
                     Some(line) => {
                         let heard = watchdog.hear(&line);
+                        if heard.started {
+                            // No more start-up grace: the deadline moved closer.
+                            stall.as_mut().reset(watchdog.stall_at(self.launch.spec.stall_timeout));
+                        }
                         self.heard(heard, &running);
                     }
                     None => stdout = None,
                 },
                 line = next_line(&mut stderr) => match line {
+                    Some(line) if errors::is_file_opening(&line) => {}
                     Some(line) => {
                         self.stderr_line(&line, &mut errors);
                         let learned = self.source.stderr_line(&self.launch.config, &self.launch.spec, line.trim_end());
@@ -550,10 +563,17 @@ impl StreamTask {
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
                     return RunEnd::Exited(watchdog.healthy());
                 },
-                _ = tokio::time::sleep_until(stall_at) => {
+                () = &mut stall => {
+                    let deadline = watchdog.stall_at(self.launch.spec.stall_timeout);
+                    if deadline > tokio::time::Instant::now() {
+                        // Progress came in meanwhile.
+                        stall.as_mut().reset(deadline);
+                        continue;
+                    }
                     // onair itself may have been paused: what FFmpeg wrote
                     // meanwhile is still in the pipe and counts first.
                     if watchdog.catch_up(&mut stdout, |heard| self.heard(heard, &running)).await {
+                        stall.as_mut().reset(watchdog.stall_at(self.launch.spec.stall_timeout));
                         continue;
                     }
                     let secs = watchdog.allowed(self.launch.spec.stall_timeout).as_secs_f64();

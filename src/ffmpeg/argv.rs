@@ -56,14 +56,17 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
 /// The arguments FFmpeg runs with for this stream and handling.
 ///
 /// FFmpeg logs at `info` so that it describes the source it opened (the
-/// `Input #0` summary read by `source_info`); nothing at that level repeats
-/// during a run.
+/// `Input #0` summary read by `source_info`); the one note that repeats at
+/// that level, each file an output opens, is dropped as it is read
+/// (`errors::is_file_opening`). Progress comes once a second: the
+/// watchdog and the figures need no more, and with many streams every
+/// line read costs.
 pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec<String> {
     let profile = config.profiles.get(spec.profile);
     let mut a: Vec<String> = Vec::with_capacity(64);
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     push(&["-hide_banner", "-nostats", "-loglevel", "level+info"]);
-    push(&["-progress", "pipe:1", "-y"]);
+    push(&["-progress", "pipe:1", "-stats_period", "1", "-y"]);
 
     // Input options: everything here must stand before `-i`.
     if spec.profile == Profile::LowLatency {

@@ -7,6 +7,16 @@
 
 use std::process::ExitStatus;
 
+/// True for FFmpeg's note on each file an output opens (`[hls @ 0x55]
+/// [info] Opening 'seg-17.ts.tmp' for writing`, twice per HLS segment at
+/// the `info` level the source summary needs): it tells the operator
+/// nothing, and kept it would crowd the real messages out of the stderr
+/// tail and the log, and cost a log line per segment per stream.
+pub fn is_file_opening(line: &str) -> bool {
+    let line = line.trim_end();
+    line.contains("[info] Opening '") && line.ends_with("' for writing")
+}
+
 /// The error text of a stderr line printed with `-loglevel level+…`, or
 /// `None` for a line that is not an error. `[hls @ 0x55] [error] text`
 /// becomes `[hls @ 0x55] text`; `[fatal] text` becomes `text`.
@@ -187,6 +197,22 @@ pub fn spawn_failure(program: &str, error: &std::io::Error) -> SpawnFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_note_on_each_file_opened_is_told_apart() {
+        assert!(is_file_opening(
+            "[hls @ 0x5639cbf37440] [info] Opening '/srv/hls/cam/seg-179604547.ts.tmp' for writing"
+        ));
+        assert!(is_file_opening(
+            "[hls @ 0x5639cbf37440] [info] Opening '/srv/hls/cam/index.m3u8.tmp' for writing\n"
+        ));
+        assert!(!is_file_opening(
+            "[hls @ 0x5639cbf37440] [error] Opening '/srv/hls/cam/seg-1.ts.tmp' for writing failed"
+        ));
+        assert!(!is_file_opening(
+            "[info] Input #0, rtsp, from 'rtsp://****@10.0.0.5/stream1':"
+        ));
+    }
 
     /// Lines as FFmpeg 5.1 prints them for a camera, already masked.
     #[test]

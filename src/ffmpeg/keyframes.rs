@@ -34,8 +34,23 @@ impl KeyframeScanner {
     /// starts in them, in order.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u64> {
         let mut found = Vec::new();
-        let mut data = std::mem::take(&mut self.partial);
-        data.extend_from_slice(bytes);
+        if self.partial.is_empty() {
+            // The common case (a whole segment, a pipe read on a packet
+            // boundary): scanned where it lies, only the tail is kept.
+            let at = self.scan(bytes, &mut found);
+            self.partial = bytes[at..].to_vec();
+        } else {
+            let mut data = std::mem::take(&mut self.partial);
+            data.extend_from_slice(bytes);
+            let at = self.scan(&data, &mut found);
+            data.drain(..at);
+            self.partial = data;
+        }
+        found
+    }
+
+    /// Scans whole packets; returns where the unscanned tail begins.
+    fn scan(&mut self, data: &[u8], found: &mut Vec<u64>) -> usize {
         let mut at = 0;
         while at + PACKET <= data.len() {
             if data[at] != 0x47 {
@@ -48,8 +63,7 @@ impl KeyframeScanner {
             }
             at += PACKET;
         }
-        self.partial = data[at..].to_vec();
-        found
+        at
     }
 
     fn packet(&mut self, p: &[u8]) -> Option<u64> {
@@ -165,6 +179,12 @@ impl IntervalMeter {
         self.last = Some(pts);
     }
 
+    /// True once a whole window of gaps was seen: the interval is as well
+    /// known as it will be, and more keyframes only keep it.
+    pub fn settled(&self) -> bool {
+        self.gaps.len() >= KEPT
+    }
+
     /// Seconds between keyframes, rounded to a tenth, once three gaps were
     /// seen (the median of three outvotes a first gap cut short by where
     /// reading began, or a keyframe the source added on a scene change).
@@ -179,12 +199,18 @@ impl IntervalMeter {
     }
 }
 
+/// MPEG-TS built by hand, for the tests of what reads it.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod synthetic {
+    use super::PACKET;
 
     /// One TS packet: header, optional adaptation field, payload, stuffing.
-    fn packet(pid: u16, unit_start: bool, random_access: bool, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn packet(
+        pid: u16,
+        unit_start: bool,
+        random_access: bool,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut p = vec![
             0x47,
             (if unit_start { 0x40 } else { 0 }) | ((pid >> 8) as u8 & 0x1f),
@@ -208,14 +234,14 @@ mod tests {
         p
     }
 
-    fn pat(pmt_pid: u16) -> Vec<u8> {
+    pub(crate) fn pat(pmt_pid: u16) -> Vec<u8> {
         let mut s = vec![0u8, 0x00, 0xb0, 13, 0, 1, 0xc1, 0, 0];
         s.extend([0, 1, 0xe0 | (pmt_pid >> 8) as u8, pmt_pid as u8]);
         s.extend([0, 0, 0, 0]); // CRC, not checked
         packet(0, true, false, &s)
     }
 
-    fn pmt(pmt_pid: u16, streams: &[(u8, u16)]) -> Vec<u8> {
+    pub(crate) fn pmt(pmt_pid: u16, streams: &[(u8, u16)]) -> Vec<u8> {
         let length = 9 + 5 * streams.len() + 4;
         let mut s = vec![
             0u8,
@@ -239,7 +265,7 @@ mod tests {
         packet(pmt_pid, true, false, &s)
     }
 
-    fn pes(pts: u64) -> Vec<u8> {
+    pub(crate) fn pes(pts: u64) -> Vec<u8> {
         vec![
             0,
             0,
@@ -257,6 +283,25 @@ mod tests {
             0x01 | ((pts << 1) as u8),
         ]
     }
+
+    /// A segment as an HLS muxer writes it: PAT, PMT (H.264 video on PID
+    /// 0x100), then one keyframe at each of `keyframes` (90 kHz) followed
+    /// by a packet of the rest of its picture.
+    pub(crate) fn synthetic_ts(keyframes: &[u64]) -> Vec<u8> {
+        let mut ts = pat(0x1000);
+        ts.extend(pmt(0x1000, &[(0x1b, 0x100)]));
+        for pts in keyframes {
+            ts.extend(packet(0x100, true, true, &pes(*pts)));
+            ts.extend(packet(0x100, false, false, &[0u8; 184]));
+        }
+        ts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::synthetic::*;
+    use super::*;
 
     #[test]
     fn keyframes_are_found_on_the_video_pid_only() {
