@@ -36,6 +36,11 @@ enum Mode {
     /// One line per stream of the running engine; exit 0 when every enabled
     /// stream runs, 1 otherwise, 2 when no engine runs.
     Status {
+        /// List the screens that report instead, one line each (name,
+        /// address, stream, state, latency or error); exit 0 when every one
+        /// plays, 1 otherwise.
+        #[arg(long)]
+        screens: bool,
         /// The streams file.
         #[arg(default_value = "streams.toml")]
         config: PathBuf,
@@ -74,7 +79,14 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match &cli.command {
-            Some(Mode::Status { config }) => onair::cli::status(config).await,
+            Some(Mode::Status { config, screens }) => {
+                let listing = if *screens {
+                    onair::cli::Listing::Screens
+                } else {
+                    onair::cli::Listing::Streams
+                };
+                onair::cli::status(config, listing).await
+            }
             Some(Mode::Stop { config }) => onair::cli::stop(config).await,
             _ if cli.headless => match onair::headless::run(&cli.config).await {
                 Ok(()) => ExitCode::SUCCESS,
