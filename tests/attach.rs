@@ -129,6 +129,27 @@ fn two_consoles_share_one_engine_see_each_others_keys_and_touch_no_ffmpeg_by_att
         "a dropped or a new console touched an FFmpeg"
     );
 
+    // A console killed outright (`kill -9`: no goodbye on the socket) is
+    // counted out, and no stream notices either.
+    tmux.open("doomed", 120, 30, &console(&runtime, &config));
+    tmux.wait_for_screen("technician", "a third console", |s| {
+        s.contains("3 consoles")
+    });
+    let doomed = console_in(&tmux, "doomed");
+    signal(doomed, libc::SIGKILL);
+    // (The killed console left its terminal raw: the shell's words wrap.)
+    tmux.wait_for_screen("doomed", "the console killed", |s| {
+        unwrapped(s).contains("onair exited with status 137")
+    });
+    tmux.wait_for_screen("technician", "two consoles again", |s| {
+        s.contains("2 consoles")
+    });
+    assert_eq!(
+        wait_for_pids(&hls, &streams, "both streams", STEP, |p| p.len() == 2),
+        switched,
+        "a killed console touched an FFmpeg"
+    );
+
     // One console stops everything: the other is told who did, and ends.
     tmux.keys("producer-again", &["q"]);
     tmux.wait_for_screen("producer-again", "the leaving question", |s| {
@@ -146,6 +167,25 @@ fn two_consoles_share_one_engine_see_each_others_keys_and_touch_no_ffmpeg_by_att
         "{screen}"
     );
     assert!(ffmpeg_pids(&hls, &streams).is_empty());
+}
+
+/// The pid of the console running in tmux session `name`: the child of
+/// the pane's shell.
+fn console_in(tmux: &Tmux, name: &str) -> u32 {
+    let out = tmux.run(&["display-message", "-p", "-t", name, "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the pane's children");
+    let consoles: Vec<u32> = children
+        .split_whitespace()
+        .filter_map(|pid| pid.parse().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "onair"))
+        })
+        .collect();
+    assert_eq!(consoles.len(), 1, "one console in {name}: {consoles:?}");
+    consoles[0]
 }
 
 /// The session id of a process (field 6 of /proc/PID/stat).
@@ -629,6 +669,33 @@ fn a_console_that_cannot_start_the_engine_says_why_and_exits_1() {
         "an FFmpeg stayed behind"
     );
     drop(taken);
+
+    // A machine without FFmpeg (none on the PATH the console and so the
+    // engine it starts run with).
+    let (_dir3, dir3) = test_dir();
+    let config = write_config(&dir3, &[("cam1", "low-latency")]);
+    let no_tools = dir3.join("no-tools");
+    std::fs::create_dir(&no_tools).expect("mkdir");
+    tmux.open(
+        "no-ffmpeg",
+        160,
+        20,
+        &format!(
+            "PATH='{}' {}",
+            no_tools.display(),
+            console(&runtime, &config)
+        ),
+    );
+    let screen = tmux.wait_for_screen("no-ffmpeg", "the console to give up", |s| {
+        s.contains("onair exited with status")
+    });
+    let screen = unwrapped(&screen);
+    assert!(screen.contains("onair exited with status 1"), "{screen}");
+    assert!(
+        screen.contains("ffmpeg not found") && screen.contains("apt-get install ffmpeg"),
+        "{screen}"
+    );
+    assert!(runtime.engine_pids().is_empty(), "an engine stayed behind");
 }
 
 #[test]
