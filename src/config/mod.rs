@@ -4,11 +4,13 @@
 //! the resolved [`Config`]: defaults filled in, `${VAR}` expanded, paths made
 //! absolute, and every mistake already reported with its `FILE:LINE:COL`.
 
+mod alarms;
 mod diff;
 mod load;
 pub mod schema;
 mod write_back;
 
+pub use alarms::AlarmSettings;
 pub use diff::{Plan, diff};
 pub use load::{ConfigError, Problem, load_file, load_str};
 pub use write_back::{WriteBackError, apply_change, write_atomically, write_change};

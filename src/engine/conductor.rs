@@ -540,5 +540,8 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         last_error: s.last_error.clone(),
         stderr_tail: s.stderr.iter().cloned().collect(),
         history: s.history.iter().cloned().collect(),
+        audio: s.audio.clone(),
+        alarms: s.alarms.clone(),
+        thumbnail: s.thumbnail.clone(),
     }
 }

@@ -2,6 +2,7 @@
 //! snapshots. UIs send [`Command`]s in and read [`Snapshot`]s out; none of
 //! them ever holds a process handle.
 
+mod alarms;
 mod child;
 mod conductor;
 mod journal;

@@ -4,7 +4,9 @@
 
 use super::child::{self, Spawner, StopOutcome};
 use super::journal::{Journal, Level};
-use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
+use super::snapshot::{
+    Alarm, AudioLevels, StateChange, StreamState, Thumbnail, UnixMillis, now_millis,
+};
 use crate::config::{Output, StreamSpec};
 use crate::ffmpeg::{Progress, ProgressParser};
 use crate::secrets;
@@ -91,6 +93,12 @@ pub(crate) struct StreamStatus {
     pub rss_bytes: Option<u64>,
     /// Output bitrate read from the HLS segments (FFmpeg reports none for HLS).
     pub hls_kbps: Option<f64>,
+    /// The latest audio levels of the current run.
+    pub audio: Option<AudioLevels>,
+    /// The content alarms raised in the current run.
+    pub alarms: Vec<Alarm>,
+    /// The latest thumbnail (the engine's sampler notices new ones).
+    pub thumbnail: Option<Thumbnail>,
 }
 
 impl StreamStatus {
@@ -109,6 +117,9 @@ impl StreamStatus {
             cpu_percent: None,
             rss_bytes: None,
             hls_kbps: None,
+            audio: None,
+            alarms: Vec::new(),
+            thumbnail: None,
         }
     }
 }

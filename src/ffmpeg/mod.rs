@@ -3,6 +3,7 @@
 //! Pure functions only: the engine runs what these build, and the tests pin
 //! them argument by argument.
 
+pub mod analysis;
 mod argv;
 mod hls;
 mod progress;
