@@ -12,4 +12,5 @@ pub mod logging;
 pub mod reload;
 pub mod secrets;
 pub mod server;
+pub mod signals;
 pub mod tui;

@@ -6,13 +6,19 @@
 
 mod alarms;
 mod diff;
+mod expand;
 mod load;
+mod problem;
+mod resolve;
 pub mod schema;
+mod screens;
+mod urls;
 mod write_back;
 
 pub use alarms::AlarmSettings;
 pub use diff::{Plan, diff};
-pub use load::{ConfigError, Problem, load_file, load_str};
+pub use load::{load_file, load_str};
+pub use problem::{ConfigError, Problem};
 pub use write_back::{WriteBackError, apply_change, write_atomically, write_change};
 
 use serde::{Deserialize, Serialize};

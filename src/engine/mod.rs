@@ -4,6 +4,7 @@
 
 mod alarms;
 mod child;
+mod collector;
 mod conductor;
 mod journal;
 mod launch;

@@ -8,11 +8,10 @@ use super::snapshot::{
     Alarm, AudioLevels, StateChange, StreamState, Thumbnail, UnixMillis, now_millis,
 };
 use crate::config::{Output, StreamSpec};
-use crate::ffmpeg::{Progress, ProgressParser};
+use crate::ffmpeg::{self, Progress, ProgressParser, errors};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -349,28 +348,10 @@ impl StreamTask {
 
     /// Clears what a previous run left, so a screen never plays old segments.
     fn prepare_output(&self) -> Result<(), String> {
-        let Some(dir) = &self.launch.hls_dir else {
-            return Ok(());
-        };
-        std::fs::create_dir_all(dir).map_err(|e| {
-            format!(
-                "cannot create {}: {e} (set [server].hls_dir to a writable directory)",
-                dir.display()
-            )
-        })?;
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let stale = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e, "ts" | "m3u8" | "tmp" | "m4s" | "mp4"));
-            if stale && path.is_file() {
-                let _ = std::fs::remove_file(&path);
-            }
+        match &self.launch.hls_dir {
+            Some(dir) => ffmpeg::prepare_dir(dir),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn mask(&self, text: &str) -> String {
@@ -388,7 +369,7 @@ impl StreamTask {
         });
         let mut child = match self.spawner.spawn(self.launch.argv.clone()).await {
             Ok(child) => child,
-            Err(e) => return RunEnd::Failed(spawn_failure(&self.launch.argv[0], &e)),
+            Err(e) => return RunEnd::Failed(errors::spawn_failure(&self.launch.argv[0], &e)),
         };
         let pid = child.id();
         self.update(|s| s.pid = pid);
@@ -478,14 +459,14 @@ impl StreamTask {
                         };
                         let _ = tokio::time::timeout(Duration::from_millis(300), drain).await;
                     }
-                    let exit = describe_exit(status.ok());
+                    let exit = errors::describe_exit(status.ok());
                     let reason = match &error_line {
                         Some(line) => format!("{exit}: {line}"),
                         None => exit,
                     };
-                    let reason = with_hint(&reason);
+                    let reason = errors::with_hint(&reason);
                     self.update(|s| s.last_error = Some(reason.clone()));
-                    if running_since.is_none() && error_line.as_deref().is_some_and(is_configuration_error) {
+                    if running_since.is_none() && error_line.as_deref().is_some_and(errors::is_configuration_error) {
                         return RunEnd::Failed(reason);
                     }
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
@@ -511,17 +492,8 @@ impl StreamTask {
             return;
         }
         tracing::info!(stream = %self.name, "ffmpeg: {masked}");
-        let text = masked
-            .strip_prefix("[error] ")
-            .or_else(|| masked.strip_prefix("[fatal] "))
-            .map(str::to_string);
-        let is_error =
-            text.is_some() || masked.contains("] [error] ") || masked.contains("] [fatal] ");
-        if is_error {
-            let cleaned = keep_server_reason(
-                error_line.as_deref(),
-                text.unwrap_or_else(|| strip_level(&masked)),
-            );
+        if let Some(text) = errors::error_text(&masked) {
+            let cleaned = errors::keep_server_reason(error_line.as_deref(), text);
             *error_line = Some(cleaned.clone());
             self.update(|s| s.last_error = Some(cleaned));
         }
@@ -562,84 +534,6 @@ where
     }
 }
 
-/// `[hls @ 0x55] [error] text` → `[hls] text`.
-fn strip_level(line: &str) -> String {
-    line.replace("[error] ", "").replace("[fatal] ", "")
-}
-
-/// An RTMP server says why it refused (`Server error: No such stream`,
-/// `Already publishing`) in one line, and FFmpeg then ends with a generic
-/// one (`rtmp://host/app/****: Operation not permitted`). The last line
-/// alone would hide the reason, so the server's words are kept beside it.
-fn keep_server_reason(previous: Option<&str>, line: String) -> String {
-    const SERVER: &str = "Server error: ";
-    match previous.and_then(|p| p.find(SERVER).map(|at| &p[at..])) {
-        Some(reason) if !line.contains(SERVER) => format!("{line} ({reason})"),
-        _ => line,
-    }
-}
-
-fn describe_exit(status: Option<ExitStatus>) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match status {
-        Some(s) => match (s.code(), s.signal()) {
-            (Some(code), _) => format!("exited with code {code}"),
-            (None, Some(signal)) => format!("killed by signal {signal}"),
-            _ => "exited".to_string(),
-        },
-        None => "exited (status unknown)".to_string(),
-    }
-}
-
-/// Errors that a restart cannot fix: the command line itself is wrong.
-fn is_configuration_error(line: &str) -> bool {
-    [
-        "Unrecognized option",
-        "Error splitting the argument list",
-        "Option not found",
-        "No such filter",
-        "Unknown encoder",
-        "Invalid argument",
-    ]
-    .iter()
-    .any(|p| line.contains(p))
-        && !line.contains("://")
-}
-
-/// Adds what to do for the errors operators meet most.
-fn with_hint(reason: &str) -> String {
-    let hint = if reason.contains("No space left on device") {
-        " — the disk is full: free space under hls_dir"
-    } else if reason.contains("No such stream") {
-        " — nothing is published under that name yet: is the encoder sending to it?"
-    } else if reason.contains("Already publishing") {
-        " — another sender already uses that stream name: check for a second encoder or a duplicate destination"
-    } else if reason.contains("Connection refused") {
-        " — nothing is listening there: is the source or destination up?"
-    } else if reason.contains("Permission denied") {
-        " — check the permissions of hls_dir and the input"
-    } else if reason.contains("Connection timed out") || reason.contains("timed out") {
-        " — the host does not answer: check the network and the URL"
-    } else {
-        ""
-    };
-    format!("{reason}{hint}")
-}
-
-fn spawn_failure(program: &str, error: &std::io::Error) -> String {
-    match error.kind() {
-        std::io::ErrorKind::NotFound => format!(
-            "ffmpeg not found at `{program}`: install it (apt-get install ffmpeg) or set [server].ffmpeg in streams.toml"
-        ),
-        std::io::ErrorKind::PermissionDenied => {
-            format!(
-                "`{program}` is not executable: check [server].ffmpeg and the file's permissions"
-            )
-        }
-        _ => format!("cannot start `{program}`: {error}"),
-    }
-}
-
 /// True when the stream writes HLS (so it has a directory to clean).
 pub(crate) fn writes_hls(spec: &StreamSpec) -> bool {
     matches!(spec.output, Output::Hls)
@@ -657,36 +551,5 @@ mod tests {
             vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
         );
         assert_eq!(backoff(1000), BACKOFF_CAP);
-    }
-
-    #[test]
-    fn argument_errors_are_not_retried_but_network_errors_are() {
-        assert!(is_configuration_error("Unrecognized option 'foo'."));
-        assert!(!is_configuration_error(
-            "rtmp://h/app/****: Invalid argument"
-        ));
-        assert!(!is_configuration_error("Connection refused"));
-    }
-
-    #[test]
-    fn an_rtmp_server_refusal_is_kept_beside_the_final_error() {
-        let reason = keep_server_reason(
-            Some("[rtmp @ 0x55] Server error: No such stream"),
-            "rtmp://127.0.0.1/live/****: Operation not permitted".to_string(),
-        );
-        assert_eq!(
-            reason,
-            "rtmp://127.0.0.1/live/****: Operation not permitted (Server error: No such stream)"
-        );
-        assert!(with_hint(&reason).contains("is the encoder sending"));
-        assert_eq!(
-            keep_server_reason(Some("Broken pipe"), "Connection refused".to_string()),
-            "Connection refused"
-        );
-    }
-
-    #[test]
-    fn a_full_disk_says_what_to_do() {
-        assert!(with_hint("exited with code 1: No space left on device").contains("free space"));
     }
 }

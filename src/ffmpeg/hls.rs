@@ -1,7 +1,32 @@
-//! Figures read back from an HLS output, for what FFmpeg's progress report
-//! leaves out: with the HLS muxer `bitrate` and `total_size` are `N/A`.
+//! The HLS output directory of a stream: cleared before FFmpeg starts, and
+//! read back for what FFmpeg's progress report leaves out (with the HLS
+//! muxer `bitrate` and `total_size` are `N/A`).
 
 use std::path::Path;
+
+/// Creates a stream's HLS directory and clears what a previous run left, so
+/// a screen never plays old segments. The error says what to do.
+pub fn prepare_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "cannot create {}: {e} (set [server].hls_dir to a writable directory)",
+            dir.display()
+        )
+    })?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stale = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "ts" | "m3u8" | "tmp" | "m4s" | "mp4"));
+        if stale && path.is_file() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    Ok(())
+}
 
 /// The bitrate of the newest complete segment in kbit/s: its size over its
 /// `#EXTINF` duration. `None` until a segment is listed.

@@ -5,9 +5,10 @@
 
 pub mod analysis;
 mod argv;
+pub mod errors;
 mod hls;
 mod progress;
 
 pub use argv::{args, command, display_command, playlist_path};
-pub use hls::last_segment_kbps;
+pub use hls::{last_segment_kbps, prepare_dir};
 pub use progress::{Progress, ProgressParser};
