@@ -1,7 +1,10 @@
 //! The thresholds of the content alarms, as `streams.toml` sets them: a
 //! server-wide default in `[server]`, overridden per `[[stream]]`.
 
+use super::resolve::Resolver;
+use super::schema::Text;
 use std::time::Duration;
+use toml::Spanned;
 
 /// When a stream's content counts as a problem worth an alarm.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,15 +61,70 @@ impl AlarmSettings {
 }
 
 /// Why an alarm key's value cannot be used, or `None` when it can.
-pub(crate) fn check_after(secs: f64) -> Option<&'static str> {
+fn check_after(secs: f64) -> Option<&'static str> {
     (!(0.0..=86_400.0).contains(&secs) || secs.is_nan())
         .then_some("must be a number of seconds from 0 (off) to 86400")
 }
 
 /// Why a `silent_below` value cannot be used, or `None` when it can.
-pub(crate) fn check_level(dbfs: f64) -> Option<&'static str> {
+fn check_level(dbfs: f64) -> Option<&'static str> {
     (!(-120.0..=0.0).contains(&dbfs) || dbfs.is_nan())
         .then_some("must be a level in dBFS from -120 to 0, e.g. -60")
+}
+
+type Key = Option<Spanned<f64>>;
+
+impl Resolver<'_> {
+    /// The alarm keys of a `[server]` or `[[stream]]` section; a value out
+    /// of range is a problem at its place and is left unset.
+    pub(super) fn alarm_keys(
+        &mut self,
+        silent_below: &Key,
+        silent_after: &Key,
+        black_after: &Key,
+        frozen_after: &Key,
+    ) -> AlarmKeys {
+        let mut checked = |value: &Key, name: &str, check: fn(f64) -> Option<&'static str>| {
+            let value = value.as_ref()?;
+            match check(*value.get_ref()) {
+                None => Some(*value.get_ref()),
+                Some(why) => {
+                    self.problem(value.span().start, format!("{name} {why}"));
+                    None
+                }
+            }
+        };
+        AlarmKeys {
+            silent_below: checked(silent_below, "silent_below", check_level),
+            silent_after: checked(silent_after, "silent_after", check_after),
+            black_after: checked(black_after, "black_after", check_after),
+            frozen_after: checked(frozen_after, "frozen_after", check_after),
+        }
+    }
+
+    /// `[server].on_alarm`: a program and its arguments, `${VAR}` expanded
+    /// (a webhook token stays masked wherever it could be shown).
+    pub(super) fn on_alarm(&mut self, value: &Option<Vec<Text>>) -> Vec<String> {
+        let Some(list) = value else {
+            return Vec::new();
+        };
+        let argv = self.expand_list(value);
+        match (list.first(), argv.first()) {
+            (Some(first), Some(program)) if program.trim().is_empty() => {
+                self.problem(
+                    first.span().start,
+                    "on_alarm starts with the program to run, e.g. [\"/usr/local/bin/page-me\", \"--urgent\"]",
+                );
+                Vec::new()
+            }
+            (Some(_), Some(program)) if program.contains('/') && !program.starts_with('/') => {
+                let mut argv = argv.clone();
+                argv[0] = self.base.join(program).display().to_string();
+                argv
+            }
+            _ => argv,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +142,71 @@ mod tests {
         assert_eq!(settings.black_after, Some(Duration::from_millis(2500)));
         assert_eq!(settings.silent_after, Some(Duration::from_secs(5)));
         assert_eq!(settings.silent_below_dbfs, -60.0);
+    }
+
+    fn load(text: &str) -> Result<crate::config::Config, crate::config::ConfigError> {
+        crate::config::load_str(
+            text,
+            std::path::Path::new("/etc/onair/streams.toml"),
+            &|name| (name == "HOOK_TOKEN").then(|| "s3cret".to_string()),
+        )
+    }
+
+    #[test]
+    fn the_server_sets_defaults_and_each_stream_may_override_them() {
+        let config = load(
+            "[server]\nblack_after = 8\nsilent_below = -50\non_alarm = [\"hooks/page\", \"--token=${HOOK_TOKEN}\"]\n\
+             [[stream]]\nname = \"a\"\ninput = \"lavfi:testsrc2\"\n\
+             [[stream]]\nname = \"b\"\ninput = \"lavfi:testsrc2\"\nfrozen_after = 0\nblack_after = 3\nanalysis = false\n",
+        )
+        .expect("valid");
+        let a = &config.streams[0];
+        assert_eq!(a.alarms.black_after, Some(Duration::from_secs(8)));
+        assert_eq!(a.alarms.silent_below_dbfs, -50.0);
+        assert_eq!(a.alarms.frozen_after, Some(Duration::from_secs(5)));
+        assert!(a.analysis);
+        let b = &config.streams[1];
+        assert_eq!(b.alarms.black_after, Some(Duration::from_secs(3)));
+        assert_eq!(b.alarms.frozen_after, None);
+        assert!(!b.analysis);
+        assert_eq!(
+            config.server.on_alarm,
+            ["/etc/onair/hooks/page", "--token=s3cret"]
+        );
+        assert!(config.secrets.contains(&"s3cret".to_string()));
+    }
+
+    #[test]
+    fn only_the_first_destination_of_a_stream_analyses_its_source() {
+        let config = load(
+            "[[stream]]\nname = \"p\"\ninput = \"rtmp://127.0.0.1/live/p\"\noutputs = [\n\
+             { name = \"one\", url = \"hls\" },\n\
+             { name = \"two\", url = \"rtmp://127.0.0.1/live/two\" },\n]\n",
+        )
+        .expect("valid");
+        let analysis: Vec<bool> = config.streams.iter().map(|s| s.analysis).collect();
+        assert_eq!(analysis, [true, false]);
+    }
+
+    #[test]
+    fn a_bad_threshold_is_refused_at_its_place() {
+        let error = load(
+            "[server]\nsilent_below = 6\n[[stream]]\nname = \"a\"\ninput = \"lavfi:testsrc2\"\nblack_after = -1\n",
+        )
+        .expect_err("invalid")
+        .to_string();
+        assert!(
+            error.contains("streams.toml:2:16: silent_below must be a level"),
+            "{error}"
+        );
+        assert!(
+            error.contains("streams.toml:6:15: black_after must be a number of seconds"),
+            "{error}"
+        );
+        let error = load("[server]\non_alarm = [\"\"]\n")
+            .expect_err("invalid")
+            .to_string();
+        assert!(error.contains("2:13: on_alarm starts with the program"), "{error}");
     }
 
     #[test]

@@ -233,6 +233,12 @@ pub struct StreamSpec {
     pub output_args: Vec<String>,
     /// Time without progress before the watchdog restarts it.
     pub stall_timeout: Duration,
+    /// This FFmpeg also measures the content (levels, black, freeze) and
+    /// keeps a thumbnail; for a stream with several destinations, only the
+    /// first one does.
+    pub analysis: bool,
+    /// When the content raises an alarm.
+    pub alarms: AlarmSettings,
     /// Line of the stream in the file, for messages.
     pub line: usize,
 }
@@ -332,6 +338,8 @@ pub struct ServerSettings {
     pub hls_dir: PathBuf,
     /// FFmpeg binary (path or name in `PATH`).
     pub ffmpeg: PathBuf,
+    /// Program and arguments run on alarms and failures (empty: none).
+    pub on_alarm: Vec<String>,
 }
 
 /// A valid `streams.toml`, resolved.
@@ -399,5 +407,15 @@ impl Config {
     /// The HLS directory of one stream.
     pub fn stream_hls_dir(&self, name: &str) -> PathBuf {
         self.server.hls_dir.join(name)
+    }
+
+    /// Where a stream's thumbnail is kept: beside the HLS files, in a
+    /// directory the HLS server never serves from (it serves HLS file
+    /// types only).
+    pub fn thumbnail_path(&self, name: &str) -> PathBuf {
+        self.server
+            .hls_dir
+            .join(".thumbs")
+            .join(format!("{}.jpg", name.replace('/', ".")))
     }
 }

@@ -4,6 +4,7 @@
 
 use super::collector::{Collector, Watched};
 use super::journal::{Journal, Level};
+use super::on_alarm::OnAlarm;
 use super::launch::launch;
 use super::snapshot::*;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
@@ -47,6 +48,7 @@ pub(crate) struct Conductor {
     pending: Vec<(String, Change)>,
     options: EngineOptions,
     seq: u64,
+    on_alarm: OnAlarm,
 }
 
 impl Conductor {
@@ -67,6 +69,8 @@ impl Conductor {
         let wakeups = Arc::new(Wakeups::default());
         let (watched, watched_rx) = watch::channel(Watched::new());
         let collector = Collector::spawn(watched_rx, Arc::clone(&wakeups));
+        let journal = Journal::default();
+        let on_alarm = OnAlarm::new(Vec::new(), spawner.clone(), journal.clone());
         let mut conductor = Conductor {
             secrets: Arc::new(config.secrets.clone()),
             config: Arc::new(config),
@@ -75,7 +79,7 @@ impl Conductor {
             slots: Vec::new(),
             retiring: Vec::new(),
             spawner,
-            journal: Journal::default(),
+            journal,
             wakeups,
             collector,
             watched,
@@ -83,10 +87,13 @@ impl Conductor {
             pending: Vec::new(),
             options,
             seq: 0,
+            on_alarm,
         };
         for warning in conductor.config.warnings.clone() {
             conductor.journal.record(Level::Warn, None, warning);
         }
+        let config = Arc::clone(&conductor.config);
+        conductor.configure_on_alarm(&config);
         let config = Arc::clone(&conductor.config);
         for spec in &config.streams {
             let slot = conductor.spawn_slot(&config, spec);
@@ -116,6 +123,7 @@ impl Conductor {
             self.spawner.clone(),
             self.journal.clone(),
             Arc::clone(&self.wakeups),
+            self.on_alarm.clone(),
         );
         Slot {
             name: spec.name.clone(),
@@ -248,6 +256,26 @@ impl Conductor {
             Command::Reload => self.reload().await,
             Command::Shutdown => {}
         }
+    }
+
+    /// Hands the runner the program to run on alarms; a program that
+    /// cannot be found is worth a warning now rather than at the first alarm.
+    fn configure_on_alarm(&self, config: &Config) {
+        let program = config.server.on_alarm.clone();
+        if let Some(first) = program.first()
+            && super::find_program(std::path::Path::new(first)).is_none()
+        {
+            self.journal.record(
+                Level::Warn,
+                None,
+                format!(
+                    "[server].on_alarm: `{}` is not an executable program: alarms will not reach it",
+                    crate::secrets::mask_text(first, &config.secrets)
+                ),
+            );
+        }
+        self.on_alarm
+            .configure(program, Arc::new(config.secrets.clone()));
     }
 
     fn no_such_stream(&self, name: &str) {
@@ -410,6 +438,9 @@ impl Conductor {
         let plan = config::diff(&self.config, &new);
         let secrets = Arc::new(new.secrets.clone());
         self.secrets = secrets;
+        if new.server.on_alarm != self.config.server.on_alarm {
+            self.configure_on_alarm(&new);
+        }
         let was_error = self.status.error.take().is_some();
         self.status.loaded_at = Some(now_millis());
         self.status.warnings = new.warnings.clone();

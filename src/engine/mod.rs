@@ -5,9 +5,11 @@
 mod alarms;
 mod child;
 mod collector;
+mod content;
 mod conductor;
 mod journal;
 mod launch;
+mod on_alarm;
 mod snapshot;
 mod stats;
 mod stream;

@@ -3,7 +3,9 @@
 //! gracefully when told.
 
 use super::child::{self, Spawner, StopOutcome};
+use super::content::ContentWatch;
 use super::journal::{Journal, Level};
+use super::on_alarm::OnAlarm;
 use super::snapshot::{
     Alarm, AudioLevels, StateChange, StreamState, Thumbnail, UnixMillis, now_millis,
 };
@@ -55,6 +57,8 @@ pub(crate) struct Launch {
     pub shown_input: String,
     /// The output as the operator may see it (masked).
     pub shown_output: String,
+    /// The thumbnail FFmpeg keeps up to date, when it analyses the content.
+    pub thumbnail: Option<PathBuf>,
 }
 
 /// What the engine tells a stream task.
@@ -164,6 +168,7 @@ pub(crate) struct StreamTask {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    on_alarm: OnAlarm,
 }
 
 impl StreamTask {
@@ -174,6 +179,7 @@ impl StreamTask {
         spawner: Spawner,
         journal: Journal,
         wakeups: Arc<Wakeups>,
+        on_alarm: OnAlarm,
     ) -> Self {
         StreamTask {
             name: launch.spec.name.clone(),
@@ -183,6 +189,7 @@ impl StreamTask {
             spawner,
             journal,
             wakeups,
+            on_alarm,
         }
     }
 
@@ -205,6 +212,11 @@ impl StreamTask {
             _ => Level::Info,
         };
         self.journal.record(level, Some(&self.name), text.clone());
+        match &state {
+            StreamState::Failed { reason } => self.on_alarm.notify(&self.name, "failed", reason),
+            StreamState::Stalled => self.on_alarm.notify(&self.name, "stalled", why),
+            _ => {}
+        }
         self.update(|s| {
             if !matches!(state, StreamState::Running | StreamState::Starting) {
                 s.pid = None;
@@ -348,6 +360,14 @@ impl StreamTask {
 
     /// Clears what a previous run left, so a screen never plays old segments.
     fn prepare_output(&self) -> Result<(), String> {
+        if let Some(dir) = self.launch.thumbnail.as_deref().and_then(|t| t.parent()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                format!(
+                    "cannot create {}: {e} (set [server].hls_dir to a writable directory)",
+                    dir.display()
+                )
+            })?;
+        }
         match &self.launch.hls_dir {
             Some(dir) => ffmpeg::prepare_dir(dir),
             None => Ok(()),
@@ -358,8 +378,22 @@ impl StreamTask {
         secrets::mask_text(text, &self.launch.secrets)
     }
 
-    /// Starts FFmpeg once and follows it until it ends or is told to stop.
+    /// Starts FFmpeg once and follows it until it ends or is told to stop;
+    /// the content alarms of the run end with it.
     async fn run_once(&mut self) -> RunEnd {
+        let mut content = ContentWatch::new(
+            &self.launch.spec,
+            Arc::clone(&self.status),
+            self.journal.clone(),
+            self.on_alarm.clone(),
+            Arc::clone(&self.wakeups),
+        );
+        let end = self.follow_run(&mut content).await;
+        content.finish();
+        end
+    }
+
+    async fn follow_run(&mut self, content: &mut ContentWatch) -> RunEnd {
         if let Err(reason) = self.prepare_output() {
             return RunEnd::Failed(reason);
         }
@@ -400,7 +434,10 @@ impl StreamTask {
             tokio::select! {
                 msg = self.control.recv() => match msg {
                     Some(Control::Enable) => {}
-                    Some(Control::Update(launch)) => self.set_launch(*launch),
+                    Some(Control::Update(launch)) => {
+                        content.update(&launch.spec);
+                        self.set_launch(*launch);
+                    }
                     Some(Control::Disable) => {
                         self.stop(&mut child, stdin.take()).await;
                         return RunEnd::Disabled;
@@ -425,6 +462,7 @@ impl StreamTask {
                 },
                 line = next_line(&mut stdout) => match line {
                     Some(line) => {
+                        content.line(&line);
                         if let Some(progress) = parser.feed(&line) {
                             let advanced = match (progress.out_time_us, last_out_time) {
                                 (Some(now), Some(before)) => now > before,
@@ -438,6 +476,7 @@ impl StreamTask {
                                     running_since = Some(Instant::now());
                                     self.update(|s| s.running_since = Some(now_millis()));
                                     self.set_state(StreamState::Running, &pid.map(|p| format!("pid {p}")).unwrap_or_default());
+                                    content.running();
                                 }
                             }
                             self.update(|s| s.progress = Some(progress));
@@ -472,6 +511,7 @@ impl StreamTask {
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
                     return RunEnd::Exited(healthy(running_since));
                 },
+                _ = crate::clock::sleep_until(content.next_check()) => content.tick(),
                 _ = tokio::time::sleep_until(stall_at) => {
                     let secs = allowed.as_secs_f64();
                     self.update(|s| {

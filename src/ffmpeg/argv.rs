@@ -9,8 +9,12 @@
 use crate::config::{
     AudioMode, Config, Input, Output, Profile, ProfileSettings, StreamSpec, VideoMode,
 };
+use super::analysis::Analysis;
 use crate::secrets;
 use std::path::PathBuf;
+
+/// Where FFmpeg writes `-progress` blocks, and the analysis its measurements.
+pub const PROGRESS_CHANNEL: &str = "pipe:1";
 
 /// Network reads give up after this long without data, so a dead source
 /// becomes an error and a restart instead of a process hanging forever.
@@ -34,7 +38,14 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
     let mut a: Vec<String> = Vec::with_capacity(64);
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     push(&["-hide_banner", "-nostats", "-loglevel", "level+warning"]);
-    push(&["-progress", "pipe:1", "-y"]);
+    push(&["-progress", PROGRESS_CHANNEL, "-y"]);
+    let thumbnail = config.thumbnail_path(&spec.name);
+    let analysis = spec.analysis.then(|| Analysis {
+        channel: PROGRESS_CHANNEL,
+        thumbnail: &thumbnail,
+        key_frames_only: spec.video == VideoMode::Copy,
+        audio: spec.audio != AudioMode::None,
+    });
 
     // Input options: everything here must stand before `-i`.
     if spec.profile == Profile::LowLatency {
@@ -56,6 +67,9 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
     }
     a.extend(profile.input_args.iter().cloned());
     a.extend(spec.input_args.iter().cloned());
+    if let Some(analysis) = &analysis {
+        a.extend(analysis.input_args());
+    }
     a.push("-i".into());
     a.push(match &spec.input {
         Input::Lavfi(graph) => graph.clone(),
@@ -111,6 +125,10 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
             a.extend(["-f", "mpegts"].map(String::from));
             a.push(url.clone());
         }
+    }
+    // The analysis outputs follow the main one, which stays output #0.
+    if let Some(analysis) = &analysis {
+        a.extend(analysis.output_args());
     }
     a
 }
@@ -221,12 +239,29 @@ mod tests {
                     let config = config_for(input, output, profile);
                     let spec = &config.streams[0];
                     let argv = args(&config, spec);
-                    let last = argv.last().expect("argv");
-                    let expected_last = match &spec.output {
+                    let main_output = match &spec.output {
                         Output::Hls => playlist_path(&config, spec).display().to_string(),
                         Output::Rtmp(url) | Output::Srt(url) => url.clone(),
                     };
-                    assert_eq!(last, &expected_last);
+                    // The main output is the first; only the analysis
+                    // outputs (each with its own options) follow it.
+                    let at = argv
+                        .iter()
+                        .position(|a| *a == main_output)
+                        .expect("main output");
+                    let thumbnail = config.thumbnail_path(&spec.name);
+                    let analysis = Analysis {
+                        channel: PROGRESS_CHANNEL,
+                        thumbnail: &thumbnail,
+                        key_frames_only: spec.video == VideoMode::Copy,
+                        audio: spec.audio != AudioMode::None,
+                    };
+                    assert_eq!(argv[at + 1..], analysis.output_args()[..]);
+                    assert_eq!(
+                        argv.last(),
+                        Some(&thumbnail.display().to_string()),
+                        "nothing follows the last output"
+                    );
                     let i = argv.iter().position(|a| a == "-i").expect("-i");
                     for input_only in [
                         "-re",
@@ -235,6 +270,7 @@ mod tests {
                         "-rw_timeout",
                         "-fflags",
                         "-stream_loop",
+                        "-skip_frame:v",
                     ] {
                         if let Some(at) = argv.iter().position(|a| a == input_only) {
                             assert!(at < i, "{input_only} after -i in {argv:?}");

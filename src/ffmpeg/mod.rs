@@ -9,6 +9,6 @@ pub mod errors;
 mod hls;
 mod progress;
 
-pub use argv::{args, command, display_command, playlist_path};
+pub use argv::{PROGRESS_CHANNEL, args, command, display_command, playlist_path};
 pub use hls::{last_segment_kbps, prepare_dir};
 pub use progress::{Progress, ProgressParser};

@@ -209,7 +209,7 @@ mod tests {
         // Key frames every 2 s: the freeze is seen at the second one.
         assert!((1.5..=2.5).contains(&first), "{first}");
         assert!(
-            !found.iter().any(|m| *m == Measurement::Frozen(None)),
+            !found.contains(&Measurement::Frozen(None)),
             "the still never moves"
         );
         assert!(!levels(&found).is_empty(), "the tone is measured too");

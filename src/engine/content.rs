@@ -1,0 +1,188 @@
+//! Watching what one run of a stream puts on the air: the analysis lines
+//! its FFmpeg prints become audio levels and content alarms in the stream's
+//! status, entries in the log and notices for `on_alarm`.
+//!
+//! The stream task only calls the hooks (a line, the run began producing,
+//! the timer, new settings, the run ended); everything else is here.
+
+use super::alarms::{AlarmChange, AlarmWatch};
+use super::journal::{Journal, Level};
+use super::on_alarm::OnAlarm;
+use super::snapshot::{AudioLevels, now_millis};
+use super::stream::{StreamStatus, Wakeups};
+use crate::config::{AlarmSettings, AudioMode, StreamSpec};
+use crate::ffmpeg::analysis::{AnalysisParser, Measurement};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The content watch of one run.
+pub(crate) struct ContentWatch {
+    name: String,
+    status: Arc<Mutex<StreamStatus>>,
+    journal: Journal,
+    on_alarm: OnAlarm,
+    wakeups: Arc<Wakeups>,
+    parser: AnalysisParser,
+    /// Present once the run produces output (alarms count from then on).
+    alarms: Option<AlarmWatch>,
+    settings: AlarmSettings,
+    audio_expected: bool,
+    analysis: bool,
+}
+
+fn audio_expected(spec: &StreamSpec) -> bool {
+    spec.audio != AudioMode::None
+}
+
+fn lasted(duration: Duration) -> String {
+    let secs = duration.as_secs_f64().round() as u64;
+    if secs < 120 {
+        format!("{secs} s")
+    } else {
+        format!("{} min {} s", secs / 60, secs % 60)
+    }
+}
+
+impl ContentWatch {
+    /// A watch for a run of `spec`, not yet producing output.
+    pub(crate) fn new(
+        spec: &StreamSpec,
+        status: Arc<Mutex<StreamStatus>>,
+        journal: Journal,
+        on_alarm: OnAlarm,
+        wakeups: Arc<Wakeups>,
+    ) -> ContentWatch {
+        ContentWatch {
+            name: spec.name.clone(),
+            status,
+            journal,
+            on_alarm,
+            wakeups,
+            parser: AnalysisParser::new(),
+            alarms: None,
+            settings: spec.alarms,
+            audio_expected: audio_expected(spec),
+            analysis: spec.analysis,
+        }
+    }
+
+    /// The run began producing output: alarms count from now.
+    pub(crate) fn running(&mut self) {
+        if self.analysis && self.alarms.is_none() {
+            self.alarms = Some(AlarmWatch::new(
+                self.settings,
+                self.audio_expected,
+                now_millis(),
+            ));
+        }
+    }
+
+    /// One line of the FFmpeg's measurement channel (progress lines are
+    /// skipped by the parser).
+    pub(crate) fn line(&mut self, line: &str) {
+        if !self.analysis {
+            return;
+        }
+        let Some(measurement) = self.parser.feed(line) else {
+            return;
+        };
+        let now = now_millis();
+        if let Measurement::Levels(channels) = &measurement {
+            let levels = AudioLevels {
+                channels: channels.clone(),
+                at: now,
+            };
+            if let Ok(mut status) = self.status.lock() {
+                status.audio = Some(levels);
+            }
+            self.wakeups.changed.notify_one();
+        }
+        if let Some(alarms) = self.alarms.as_mut() {
+            let changes = alarms.observe(&measurement, now);
+            self.apply(changes);
+        }
+    }
+
+    /// When [`ContentWatch::tick`] must be called next, if ever.
+    pub(crate) fn next_check(&self) -> Option<tokio::time::Instant> {
+        let at = self.alarms.as_ref()?.next_check()?;
+        let wait = Duration::from_millis(at.saturating_sub(now_millis()));
+        Some(tokio::time::Instant::now() + wait)
+    }
+
+    /// Raises the alarms that are due.
+    pub(crate) fn tick(&mut self) {
+        if let Some(alarms) = self.alarms.as_mut() {
+            let changes = alarms.tick(now_millis());
+            self.apply(changes);
+        }
+    }
+
+    /// New thresholds from a reload apply to the running alarms at once.
+    pub(crate) fn update(&mut self, spec: &StreamSpec) {
+        self.settings = spec.alarms;
+        self.audio_expected = audio_expected(spec);
+        if let Some(alarms) = self.alarms.as_mut() {
+            let changes = alarms.set_settings(self.settings, self.audio_expected, now_millis());
+            self.apply(changes);
+        }
+    }
+
+    /// The run ended: its alarms end, its levels are gone.
+    pub(crate) fn finish(&mut self) {
+        if let Some(mut alarms) = self.alarms.take() {
+            let changes = alarms.stop(now_millis());
+            self.apply(changes);
+        }
+        self.parser = AnalysisParser::new();
+        if let Ok(mut status) = self.status.lock() {
+            status.audio = None;
+            status.alarms.clear();
+        }
+        self.wakeups.changed.notify_one();
+    }
+
+    fn apply(&mut self, changes: Vec<AlarmChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        for change in changes {
+            match change {
+                AlarmChange::Started(alarm) => {
+                    let kind = alarm.kind.as_str();
+                    self.journal.record(
+                        Level::Warn,
+                        Some(&self.name),
+                        format!("{kind}: {}", alarm.detail),
+                    );
+                    self.on_alarm.notify(&self.name, kind, &alarm.detail);
+                }
+                AlarmChange::Ended {
+                    alarm,
+                    lasted: duration,
+                    why,
+                } => {
+                    let kind = alarm.kind.as_str();
+                    let text = format!("{why} after {}", lasted(duration));
+                    self.journal.record(
+                        Level::Info,
+                        Some(&self.name),
+                        format!("{kind} cleared: {text}"),
+                    );
+                    self.on_alarm
+                        .notify(&self.name, &format!("{kind}_end"), &text);
+                }
+            }
+        }
+        let active = self
+            .alarms
+            .as_ref()
+            .map(|a| a.active().to_vec())
+            .unwrap_or_default();
+        if let Ok(mut status) = self.status.lock() {
+            status.alarms = active;
+        }
+        // An alarm is news every UI must show at once.
+        self.wakeups.urgent.notify_one();
+    }
+}
