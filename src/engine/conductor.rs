@@ -541,6 +541,7 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         last_error: s.last_error.clone(),
         stderr_tail: s.stderr.iter().cloned().collect(),
         history: s.history.iter().cloned().collect(),
+        analysis: spec.analysis,
         audio: s.audio.clone(),
         alarms: s.alarms.clone(),
         thumbnail: s.thumbnail.clone(),

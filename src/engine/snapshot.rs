@@ -117,6 +117,10 @@ pub struct StreamSnapshot {
     pub stderr_tail: Vec<String>,
     /// Recent state changes, oldest first.
     pub history: Vec<StateChange>,
+    /// Whether this stream's FFmpeg measures its content (levels, alarms,
+    /// thumbnail).
+    #[serde(default)]
+    pub analysis: bool,
     /// The latest audio levels, while the stream runs with analysis on.
     #[serde(default)]
     pub audio: Option<AudioLevels>,

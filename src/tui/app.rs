@@ -8,7 +8,8 @@
 
 use super::history::CpuHistory;
 use super::keymap::{self, Action};
-use crate::engine::{Command, Snapshot, StreamSnapshot, StreamState, UnixMillis};
+use super::picture::Picture;
+use crate::engine::{AlarmKind, Command, Snapshot, StreamSnapshot, StreamState, UnixMillis};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// How long a flash line stays in the footer.
@@ -197,6 +198,10 @@ pub struct App {
     cpu: CpuHistory,
     rendered: Rendered,
     last_log_seq: Option<u64>,
+    picture: Picture,
+    /// The alarms of the previous snapshot (`None` before the first one),
+    /// so that a newly raised one is flashed once.
+    seen_alarms: Option<Vec<(String, AlarmKind, UnixMillis)>>,
 }
 
 impl Default for App {
@@ -221,6 +226,8 @@ impl App {
             cpu: CpuHistory::default(),
             rendered: Rendered::default(),
             last_log_seq: None,
+            picture: Picture::default(),
+            seen_alarms: None,
         }
     }
 
@@ -249,11 +256,45 @@ impl App {
                 });
             }
         }
+        self.flash_new_alarms(snapshot);
         if let Some(newest) = snapshot.log.last().map(|entry| entry.seq) {
             self.last_log_seq = Some(newest.max(self.last_log_seq.unwrap_or(0)));
         } else if self.last_log_seq.is_none() {
             self.last_log_seq = Some(0);
         }
+    }
+
+    /// Flashes an alarm raised since the previous snapshot (the table
+    /// keeps showing it as a flag for as long as it lasts).
+    fn flash_new_alarms(&mut self, snapshot: &Snapshot) {
+        let current: Vec<(String, AlarmKind, UnixMillis)> = snapshot
+            .streams
+            .iter()
+            .flat_map(|s| s.alarms.iter().map(|a| (s.name.clone(), a.kind, a.since)))
+            .collect();
+        if let Some(seen) = &self.seen_alarms {
+            let fresh = snapshot.streams.iter().find_map(|stream| {
+                stream.alarms.iter().find_map(|alarm| {
+                    let key = (stream.name.clone(), alarm.kind, alarm.since);
+                    (!seen.contains(&key)).then(|| {
+                        format!(
+                            "{}: {} — {}",
+                            stream.name,
+                            alarm.kind.as_str().to_uppercase(),
+                            alarm.detail
+                        )
+                    })
+                })
+            });
+            if let Some(text) = fresh {
+                self.flash = Some(Flash {
+                    text,
+                    level: Level::Error,
+                    until: snapshot.taken_at + FLASH_MILLIS,
+                });
+            }
+        }
+        self.seen_alarms = Some(current);
     }
 
     /// The name of the selected stream.
@@ -294,6 +335,16 @@ impl App {
     /// When the current flash line disappears (the event loop redraws then).
     pub fn flash_until(&self) -> Option<UnixMillis> {
         self.flash.as_ref().map(|flash| flash.until)
+    }
+
+    /// The selected stream's picture and how it is drawn.
+    pub fn picture(&self) -> &Picture {
+        &self.picture
+    }
+
+    /// The picture, to take in a newly read thumbnail.
+    pub fn picture_mut(&mut self) -> &mut Picture {
+        &mut self.picture
     }
 
     /// Recent CPU samples for the sparklines.
@@ -428,6 +479,15 @@ impl App {
                 return Outcome::Send(Command::Restart {
                     stream: stream.name.clone(),
                 });
+            }
+            Action::TogglePicture => {
+                self.picture.toggle();
+                let text = if self.picture.shown() {
+                    "picture shown (v hides it)"
+                } else {
+                    "picture hidden (v shows it)"
+                };
+                self.flash_info(text.to_string(), now);
             }
             Action::NextPane => self.focus = self.focus.next(),
             Action::PreviousPane => self.focus = self.focus.previous(),

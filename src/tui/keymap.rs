@@ -28,6 +28,8 @@ pub enum Action {
     SwitchProfile,
     /// Restart the stream's FFmpeg.
     Restart,
+    /// Hide or show the selected stream's picture.
+    TogglePicture,
     /// Focus the next pane.
     NextPane,
     /// Focus the previous pane.
@@ -195,6 +197,13 @@ pub const KEYMAP: &[Binding] = &[
         description: "restart the stream's FFmpeg (also retries a failed one)",
         dangerous: false,
         footer: Some("restart"),
+    },
+    Binding {
+        keys: &[KeyPress::char('v')],
+        action: Action::TogglePicture,
+        description: "hide or show the selected stream's picture",
+        dangerous: false,
+        footer: None,
     },
     Binding {
         keys: &[KeyPress::plain(KeyCode::Tab), KeyPress::char('l')],

@@ -10,6 +10,7 @@ pub mod app;
 pub mod format;
 pub mod history;
 pub mod keymap;
+pub mod picture;
 pub mod view;
 
 use crate::engine::{Command, Engine, Snapshot, now_millis};
@@ -40,7 +41,11 @@ const COUNTDOWN_TICK: Duration = Duration::from_secs(1);
 /// up or goes away, or if the engine ends on its own.
 pub async fn run(engine: Engine, server: watch::Receiver<ServerStats>) -> io::Result<()> {
     let mut console = Console::enter()?;
-    let result = event_loop(&mut console.terminal, &engine, server).await;
+    // Asking the terminal what it can draw reads stdin: before any key is read.
+    let picture = tokio::task::spawn_blocking(picture::Picture::detect)
+        .await
+        .unwrap_or_default();
+    let result = event_loop(&mut console.terminal, &engine, server, picture).await;
     drop(console);
     result
 }
@@ -113,6 +118,7 @@ async fn event_loop(
     terminal: &mut DefaultTerminal,
     engine: &Engine,
     mut server_rx: watch::Receiver<ServerStats>,
+    picture: picture::Picture,
 ) -> io::Result<()> {
     let mut snapshots = engine.subscribe();
     let mut state = State {
@@ -120,7 +126,9 @@ async fn event_loop(
         snapshot: snapshots.borrow_and_update().clone(),
         server: server_rx.borrow_and_update().clone(),
     };
+    *state.app.picture_mut() = picture;
     state.app.observe(&state.snapshot);
+    let mut pictures = picture::Reader::default();
     let mut server_open = true;
     let mut events = EventStream::new();
     let mut signals = Signals::new()?;
@@ -138,6 +146,11 @@ async fn event_loop(
                 }
                 state.snapshot = snapshots.borrow_and_update().clone();
                 state.app.observe(&state.snapshot);
+                pictures.request(&mut state.app, &state.snapshot);
+                dirty = true;
+            }
+            (request, image) = pictures.next() => {
+                state.app.picture_mut().loaded(request, image);
                 dirty = true;
             }
             changed = server_rx.changed(), if server_open => {
@@ -156,6 +169,7 @@ async fn event_loop(
                         Outcome::Send(command) => engine.send(command),
                         Outcome::Quit => return Ok(()),
                     }
+                    pictures.request(&mut state.app, &state.snapshot);
                     draw_now = true;
                 }
                 Some(Ok(Event::Resize(_, _))) => {
