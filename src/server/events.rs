@@ -7,12 +7,14 @@
 //!   profile or state, a new FFmpeg).
 //! - `/events`: a `snapshot` event with every new snapshot, and a `screens`
 //!   event whenever the list of screens changes.
+//! - `/events?wall`: a `wall` event whenever what `/wall` shows changes.
 //!
 //! Each event stream ends when its listener closes (a move or a stop), and
 //! open screen connections are counted for the console.
 
 use super::api::{PlayView, masked_json, screen_view, watch_view};
 use super::listener::Closing;
+use super::wall::wall_view;
 use super::{AppState, Traffic};
 use crate::engine::{Engine, Snapshot};
 use axum::extract::{Extension, Query, State};
@@ -37,11 +39,13 @@ const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 pub(crate) struct EventsQuery {
     screen: Option<String>,
     stream: Option<String>,
+    wall: Option<String>,
 }
 
 enum Subject {
     Screen(String),
     Stream(String),
+    Wall,
     Everything,
 }
 
@@ -121,6 +125,7 @@ impl Feed {
                 "view",
                 masked_json(&watch_view(snapshot, &config, name), secrets),
             ),
+            Subject::Wall => ("wall", masked_json(&wall_view(snapshot), secrets)),
             Subject::Everything => ("snapshot", masked_json(snapshot, secrets)),
         };
         if self.last_payload.as_ref() != Some(&payload) {
@@ -158,10 +163,11 @@ pub(crate) async fn events(
     Query(query): Query<EventsQuery>,
     closing: Option<Extension<Closing>>,
 ) -> Response {
-    let subject = match (query.screen, query.stream) {
-        (Some(screen), _) => Subject::Screen(screen),
-        (None, Some(stream)) => Subject::Stream(stream),
-        (None, None) => Subject::Everything,
+    let subject = match (query.screen, query.stream, query.wall) {
+        (Some(screen), _, _) => Subject::Screen(screen),
+        (None, Some(stream), _) => Subject::Stream(stream),
+        (None, None, Some(_)) => Subject::Wall,
+        (None, None, None) => Subject::Everything,
     };
     let screen =
         matches!(subject, Subject::Screen(_)).then(|| ScreenConnection::open(&state.traffic));

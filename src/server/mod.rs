@@ -15,6 +15,7 @@ mod hls;
 mod listener;
 mod metrics;
 mod pages;
+mod wall;
 
 use crate::config::Config;
 use crate::engine::Engine;
@@ -257,6 +258,8 @@ fn router(state: AppState) -> Router {
         .route("/api/streams", get(api::streams))
         .route("/api/screens/{name}", get(api::screen))
         .route("/api/watch/{*stream}", get(api::watch))
+        .route("/wall", get(wall::page))
+        .route("/wall/thumbnail/{*stream}", get(wall::thumbnail))
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))
         .route("/hls/{*path}", get(hls::serve).options(cors::preflight))
