@@ -69,13 +69,24 @@ async fn changing_one_streams_profile_restarts_only_that_stream() {
     assert_ne!(edited, text);
     let saved = Instant::now();
     save_by_rename(&config.path, &edited);
-    let after = wait_for(&engine, Duration::from_secs(5), "a new beta ffmpeg", |s| {
+    // How soon is for scripts/bench-reload.sh; here, that the save alone
+    // (no signal) restarts beta and nothing else.
+    let after = wait_for(&engine, Duration::from_secs(20), "a new beta ffmpeg", |s| {
         stream(s, "beta").pid.is_some_and(|p| p != before["beta"])
     })
     .await;
-    let took = saved.elapsed();
-    eprintln!("beta's new ffmpeg started {took:?} after the save");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
+    eprintln!(
+        "beta's new ffmpeg started {:?} after the save",
+        saved.elapsed()
+    );
+    assert!(
+        after
+            .log
+            .iter()
+            .any(|e| e.text == "streams.toml reloaded: restart beta"),
+        "{:#?}",
+        after.log
+    );
     assert_eq!(
         stream(&after, "beta").profile,
         onair::config::Profile::LowLatency
@@ -326,6 +337,54 @@ async fn a_toggle_while_the_file_is_broken_is_kept_and_written_once_it_is_valid(
         written.contains(&lavfi_stream("alpha", "low-latency", false)),
         "{written}"
     );
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_naming_a_missing_ffmpeg_or_an_unwritable_hls_dir_is_refused_and_streams_carry_on() {
+    let config = TempConfig::new(&config_text(&lavfi_stream("solo", "stable", true)));
+    let (engine, task) = start(&config);
+    let _watch = onair::reload::watch_config(&config.path, engine.clone()).expect("watch");
+    let before = all_running(&engine, &["solo"]).await;
+    let text = std::fs::read_to_string(&config.path).expect("read");
+    std::fs::write(config.dir.path().join("blocker"), "a file, not a directory").expect("write");
+
+    // Each value sits on line 2 of the file, after `[server]`.
+    let broken = [
+        ("ffmpeg = \"/nonexistent/ffmpeg\"", "2:10: ffmpeg not found"),
+        ("hls_dir = \"blocker/hls\"", "2:11: cannot write to hls_dir"),
+    ];
+    for (line, expected) in broken {
+        let bad = text.replacen("[server]\n", &format!("[server]\n{line}\n"), 1);
+        save_by_rename(&config.path, &bad);
+        let s = wait_for(&engine, Duration::from_secs(10), "the refusal", |s| {
+            s.config.error.is_some()
+        })
+        .await;
+        let error = s.config.error.clone().unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("{}:{expected}", config.path.display())),
+            "{error}"
+        );
+        assert!(
+            s.log
+                .iter()
+                .any(|e| e.text.contains("(the running streams carry on)")),
+            "{:#?}",
+            s.log
+        );
+        assert_eq!(pids(&s), before, "a refused save moved a stream");
+        assert!(is_running(&s, "solo"));
+        save_by_rename(&config.path, &text);
+        wait_for(&engine, Duration::from_secs(10), "the fix", |s| {
+            s.config.error.is_none()
+        })
+        .await;
+    }
+    let s = engine.snapshot();
+    assert_eq!(pids(&s), before);
+    assert_eq!(stream(&s, "solo").restarts, 0);
     engine.send(Command::Shutdown);
     task.wait().await;
 }

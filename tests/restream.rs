@@ -143,6 +143,13 @@ async fn wait_keyless(
     .await
 }
 
+/// Runs blocking work (a probe, starting or stopping nginx, a viewer's
+/// wait) off the runtime's workers, so the engine under test keeps running
+/// meanwhile. Panics outside a multi-threaded runtime, which is the point.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(work)
+}
+
 async fn shut_down(engine: Engine, task: EngineTask) {
     engine.send(Command::Shutdown);
     tokio::time::timeout(Duration::from_secs(20), task.wait())
@@ -229,7 +236,7 @@ async fn assert_logs_hold_no_key(log_dir: &Path, expected_masked: &str) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_one_destination_by_key_or_by_file_never_touches_the_other() {
     setup();
     let mut venue = Venue::open();
@@ -255,17 +262,19 @@ async fn switching_one_destination_by_key_or_by_file_never_touches_the_other() {
     );
 
     let (alpha_url, beta_url) = (venue.platform.url(ALPHA_KEY), venue.platform.url(BETA_KEY));
-    let beta_probe = std::thread::spawn(move || assert_receives_program(&beta_url, "beta"));
-    assert_receives_program(&alpha_url, "alpha");
-    beta_probe.join().expect("beta receives the program");
+    blocking(|| {
+        let beta_probe = std::thread::spawn(move || assert_receives_program(&beta_url, "beta"));
+        assert_receives_program(&alpha_url, "alpha");
+        beta_probe.join().expect("beta receives the program");
+    });
 
     // One viewer on alpha's platform, and one on the hub: on a busy machine
     // the encoder itself may pause, and alpha cannot flow better than its source.
     let source = Viewer::watch(&venue.hub.url("program"));
     let mut viewer = Viewer::watch(&alpha_url);
     assert!(
-        viewer.wait_flowing(Duration::from_secs(15))
-            && source.wait_flowing(Duration::from_secs(15)),
+        blocking(|| viewer.wait_flowing(Duration::from_secs(15))
+            && source.wait_flowing(Duration::from_secs(15))),
         "a viewer of alpha or of the hub receives nothing"
     );
     let watching_since = Instant::now();
@@ -366,7 +375,7 @@ async fn switching_one_destination_by_key_or_by_file_never_touches_the_other() {
     shut_down(engine, task).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     setup();
     let mut venue = Venue::open();
@@ -380,7 +389,7 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     )
     .await;
 
-    venue.platform.stop();
+    blocking(|| venue.platform.stop());
     let outage = Instant::now();
     // Both go to retrying, and their stderr tails show ffmpeg's complaint
     // about the destination URL, masked (every snapshot is checked for keys).
@@ -415,7 +424,7 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     let down_for = Duration::from_secs(4);
     tokio::time::sleep(down_for.saturating_sub(outage.elapsed())).await;
 
-    venue.platform.start_again();
+    blocking(|| venue.platform.start_again());
     let back = Instant::now();
     // The pending retry fires within the backoff cap; then the relay
     // connects to the hub and probes the feed (a few seconds) before pushing.
@@ -440,8 +449,10 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
             "{name}'s last error names the masked destination: {error}"
         );
     }
-    assert_receives_program(&venue.platform.url(ALPHA_KEY), "alpha after the outage");
-    assert_receives_program(&venue.platform.url(BETA_KEY), "beta after the outage");
+    blocking(|| {
+        assert_receives_program(&venue.platform.url(ALPHA_KEY), "alpha after the outage");
+        assert_receives_program(&venue.platform.url(BETA_KEY), "beta after the outage");
+    });
     assert!(
         venue.feed.is_alive(),
         "the encoder's publish to the hub was cut"
@@ -453,7 +464,7 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     shut_down(engine, task).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destination_waits_for_the_encoder_and_says_so() {
     setup();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -493,7 +504,7 @@ async fn a_destination_waits_for_the_encoder_and_says_so() {
     assert!(error.contains("is the encoder sending"), "{error}");
 
     // The encoder starts: the push follows by itself.
-    let _feed = Feed::publish(&hub.url("program"));
+    let _feed = blocking(|| Feed::publish(&hub.url("program")));
     wait_keyless(
         &engine,
         BACKOFF_CAP + Duration::from_secs(10),
@@ -501,7 +512,7 @@ async fn a_destination_waits_for_the_encoder_and_says_so() {
         |s| common::is_running(s, "program"),
     )
     .await;
-    assert_receives_program(&platform.url(ALPHA_KEY), "the platform");
+    blocking(|| assert_receives_program(&platform.url(ALPHA_KEY), "the platform"));
     shut_down(engine, task).await;
 }
 
@@ -543,7 +554,7 @@ fn a_literal_key_in_a_file_others_can_read_is_warned_about() {
     assert_eq!(check(0o644), "", "a key from ${{VAR}} is not in the file");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_srt_destination_receives_mpegts_with_its_passphrase_hidden() {
     setup();
     let dir = tempfile::tempdir().expect("temp dir");

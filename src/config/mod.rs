@@ -18,7 +18,7 @@ mod write_back;
 pub use alarms::AlarmSettings;
 pub use diff::{Plan, diff};
 pub use load::{load_file, load_str};
-pub use problem::{ConfigError, Problem};
+pub use problem::{ConfigError, Place, Problem};
 pub use write_back::{WriteBackError, apply_change, write_atomically, write_change};
 
 use serde::{Deserialize, Serialize};
@@ -338,6 +338,10 @@ pub struct ServerSettings {
     pub hls_dir: PathBuf,
     /// FFmpeg binary (path or name in `PATH`).
     pub ffmpeg: PathBuf,
+    /// Where `ffmpeg` was written, if it was.
+    pub ffmpeg_at: Option<Place>,
+    /// Where `hls_dir` was written, if it was.
+    pub hls_dir_at: Option<Place>,
     /// Program and arguments run on alarms and failures (empty: none).
     pub on_alarm: Vec<String>,
 }

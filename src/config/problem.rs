@@ -14,6 +14,25 @@ pub struct Problem {
     pub message: String,
 }
 
+/// Where a value was written in the file (1-based), so that a check made
+/// after loading (FFmpeg exists, `hls_dir` is writable) can still point the
+/// operator at the line to fix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Place {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
+}
+
+impl Place {
+    /// The place of a byte offset in `text`.
+    pub(crate) fn of(text: &str, offset: usize) -> Place {
+        let (line, col) = line_col(text, offset);
+        Place { line, col }
+    }
+}
+
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -36,6 +55,20 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// One problem found after loading (the file parsed, but what it names
+    /// does not work on this machine), at `place` or else the file's start.
+    pub fn at(path: &Path, place: Option<Place>, message: impl Into<String>) -> ConfigError {
+        let place = place.unwrap_or(Place { line: 1, col: 1 });
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems: vec![Problem {
+                line: place.line,
+                col: place.col,
+                message: message.into(),
+            }],
+        }
+    }
+
     /// The first problem as one `FILE:LINE:COL: message` line, for a status bar.
     pub fn headline(&self) -> String {
         match self {

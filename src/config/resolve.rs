@@ -6,7 +6,7 @@
 //! [`super::screens`].
 
 use super::expand;
-use super::problem::{Problem, line_col};
+use super::problem::{Place, Problem, line_col};
 use super::schema::{self, Text};
 use super::*;
 use std::collections::HashSet;
@@ -170,10 +170,14 @@ impl Resolver<'_> {
             None => PathBuf::from("ffmpeg"),
         };
         let on_alarm = self.on_alarm(&section.on_alarm);
+        let place =
+            |text: &Option<Text>| text.as_ref().map(|t| Place::of(self.text, t.span().start));
         ServerSettings {
             listen,
             hls_dir,
             ffmpeg,
+            ffmpeg_at: place(&section.ffmpeg),
+            hls_dir_at: place(&section.hls_dir),
             on_alarm,
         }
     }

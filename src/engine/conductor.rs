@@ -8,7 +8,7 @@ use super::on_alarm::OnAlarm;
 use super::launch::launch;
 use super::snapshot::*;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
-use super::{Command, EngineOptions, child::Spawner};
+use super::{Command, EngineOptions, Timings, child::Spawner};
 use crate::config::{self, Change, Config, ConfigError, WriteBackError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +47,7 @@ pub(crate) struct Conductor {
     status: ConfigStatus,
     pending: Vec<(String, Change)>,
     options: EngineOptions,
+    timings: Timings,
     seq: u64,
     on_alarm: OnAlarm,
 }
@@ -55,6 +56,7 @@ impl Conductor {
     pub(crate) fn new(
         config: Config,
         options: EngineOptions,
+        timings: Timings,
         spawner: Spawner,
         config_tx: watch::Sender<Arc<Config>>,
         snapshot_tx: watch::Sender<Arc<Snapshot>>,
@@ -86,6 +88,7 @@ impl Conductor {
             status,
             pending: Vec::new(),
             options,
+            timings,
             seq: 0,
             on_alarm,
         };
@@ -124,7 +127,8 @@ impl Conductor {
             self.journal.clone(),
             Arc::clone(&self.wakeups),
             self.on_alarm.clone(),
-        );
+        )
+        .with_healthy_reset(self.timings.healthy_reset);
         Slot {
             name: spec.name.clone(),
             status,
@@ -409,7 +413,10 @@ impl Conductor {
         };
         match result {
             Err(error) => self.reject(error),
-            Ok(new) => self.apply(new),
+            Ok(new) => match checked(new).await {
+                Ok(new) => self.apply(new),
+                Err(error) => self.reject(error),
+            },
         }
     }
 
@@ -501,6 +508,29 @@ impl Conductor {
         self.config = Arc::new(new);
         self.config_tx.send_replace(Arc::clone(&self.config));
     }
+}
+
+/// Runs the start-up checks on a reloaded config, so a save naming an
+/// FFmpeg that is not there or an `hls_dir` that cannot be written is
+/// refused like a syntax error instead of taking every stream off air.
+async fn checked(config: Config) -> Result<Config, ConfigError> {
+    let path = config.path.clone();
+    tokio::task::spawn_blocking(move || match super::preflight(&config) {
+        Ok(()) => Ok(config),
+        Err(error) => Err(ConfigError::at(
+            &config.path,
+            error.place(&config),
+            error.to_string(),
+        )),
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(ConfigError::at(
+            &path,
+            None,
+            format!("cannot check the new config: {e}"),
+        ))
+    })
 }
 
 fn same_kind(a: &Change, b: &Change) -> bool {

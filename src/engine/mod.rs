@@ -13,6 +13,7 @@ mod on_alarm;
 mod snapshot;
 mod stats;
 mod stream;
+mod watchdog;
 
 pub use child::{QUIT_GRACE, TERM_GRACE};
 pub use snapshot::*;
@@ -71,6 +72,23 @@ impl Default for EngineOptions {
     }
 }
 
+/// Timings of the supervisor that an operator has no reason to change.
+/// Tests shorten them to reach, in seconds, paths that take minutes.
+#[derive(Debug, Clone)]
+pub struct Timings {
+    /// How long a run must make progress for its stream's restart delay to
+    /// start again from 0.5 s (60 s).
+    pub healthy_reset: std::time::Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            healthy_reset: stream::HEALTHY_RESET,
+        }
+    }
+}
+
 /// Why the engine cannot start; each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -118,12 +136,22 @@ impl Engine {
         config: Config,
         options: EngineOptions,
     ) -> Result<(Engine, EngineTask), EngineError> {
+        Engine::start_with(config, options, Timings::default())
+    }
+
+    /// [`Engine::start`] with other supervisor timings.
+    pub fn start_with(
+        config: Config,
+        options: EngineOptions,
+        timings: Timings,
+    ) -> Result<(Engine, EngineTask), EngineError> {
         preflight(&config)?;
         let spawner = child::Spawner::new().map_err(EngineError::Spawner)?;
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
         let (config_tx, config_rx) = watch::channel(Arc::new(config.clone()));
-        let conductor = conductor::Conductor::new(config, options, spawner, config_tx, snapshot_tx);
+        let conductor =
+            conductor::Conductor::new(config, options, timings, spawner, config_tx, snapshot_tx);
         let task = tokio::spawn(conductor.run(command_rx));
         Ok((
             Engine {
@@ -179,6 +207,17 @@ pub fn preflight(config: &Config) -> Result<(), EngineError> {
     std::fs::write(&probe, b"ok").map_err(unwritable)?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+impl EngineError {
+    /// Where in the file the value at fault was written, if it was.
+    pub fn place(&self, config: &Config) -> Option<crate::config::Place> {
+        match self {
+            EngineError::FfmpegMissing(_) => config.server.ffmpeg_at,
+            EngineError::HlsDirUnwritable { .. } => config.server.hls_dir_at,
+            EngineError::Spawner(_) => None,
+        }
+    }
 }
 
 /// Resolves a program like the shell would: a path as is, a bare name in `PATH`.

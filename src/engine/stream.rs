@@ -9,13 +9,14 @@ use super::on_alarm::OnAlarm;
 use super::snapshot::{
     Alarm, AudioLevels, StateChange, StreamState, Thumbnail, UnixMillis, now_millis,
 };
+use super::watchdog::{Heard, Watchdog};
 use crate::config::{Output, StreamSpec};
-use crate::ffmpeg::{self, Progress, ProgressParser, errors};
+use crate::ffmpeg::{self, Progress, errors, hls};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
 
@@ -27,10 +28,8 @@ const HISTORY_KEPT: usize = 30;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Longest restart delay.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
-/// Extra time the watchdog gives a new FFmpeg to produce its first output.
-const STARTUP_GRACE: Duration = Duration::from_secs(10);
-/// A process that ran this long resets the backoff.
-const HEALTHY_RESET: Duration = Duration::from_secs(60);
+/// A run that made progress this long resets the backoff.
+pub(crate) const HEALTHY_RESET: Duration = Duration::from_secs(60);
 
 /// The restart delay before attempt `attempt` (1-based).
 pub(crate) fn backoff(attempt: u32) -> Duration {
@@ -100,7 +99,7 @@ pub(crate) struct StreamStatus {
     pub audio: Option<AudioLevels>,
     /// The content alarms raised in the current run.
     pub alarms: Vec<Alarm>,
-    /// The latest thumbnail (the engine's sampler notices new ones).
+    /// The latest thumbnail (the engine's collector notices new ones).
     pub thumbnail: Option<Thumbnail>,
 }
 
@@ -168,6 +167,11 @@ pub(crate) struct StreamTask {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    /// The highest HLS segment number this stream may have used: every run
+    /// starts above it, so no segment name ever comes back.
+    segments_used: Option<u64>,
+    /// A run that made progress this long resets the backoff.
+    healthy_reset: Duration,
     on_alarm: OnAlarm,
 }
 
@@ -189,8 +193,17 @@ impl StreamTask {
             spawner,
             journal,
             wakeups,
+            segments_used: None,
+            healthy_reset: HEALTHY_RESET,
             on_alarm,
         }
+    }
+
+    /// Shortens the time a run must make progress to reset the backoff
+    /// (60 s); only tests have a reason to.
+    pub(crate) fn with_healthy_reset(mut self, healthy_reset: Duration) -> Self {
+        self.healthy_reset = healthy_reset;
+        self
     }
 
     fn update(&self, f: impl FnOnce(&mut StreamStatus)) {
@@ -281,7 +294,7 @@ impl StreamTask {
                     }
                 }
                 RunEnd::Exited(healthy) | RunEnd::Stalled(healthy) => {
-                    if healthy >= HEALTHY_RESET {
+                    if healthy >= self.healthy_reset {
                         attempt = 0;
                     }
                     attempt += 1;
@@ -358,20 +371,31 @@ impl StreamTask {
         }
     }
 
-    /// Clears what a previous run left, so a screen never plays old segments.
-    fn prepare_output(&self) -> Result<(), String> {
+    /// The command of the next run. For HLS: numbers its segments above
+    /// every name used so far, then clears what a previous run left, so a
+    /// screen never plays old segments.
+    fn prepare_run(&mut self) -> Result<Vec<String>, String> {
         if let Some(dir) = self.launch.thumbnail.as_deref().and_then(|t| t.parent()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                format!(
-                    "cannot create {}: {e} (set [server].hls_dir to a writable directory)",
-                    dir.display()
-                )
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        match &self.launch.hls_dir {
-            Some(dir) => ffmpeg::prepare_dir(dir),
-            None => Ok(()),
-        }
+        let Some(dir) = &self.launch.hls_dir else {
+            return Ok(self.launch.argv.clone());
+        };
+        let start = hls::start_number(dir, self.segments_used, SystemTime::now());
+        ffmpeg::prepare_dir(dir)?;
+        self.segments_used = Some(start);
+        Ok(hls::numbered(&self.launch.argv, start))
+    }
+
+    /// FFmpeg could not be started for a reason that may pass: the stream
+    /// retries with backoff, saying why.
+    fn not_started(&self, reason: String) -> RunEnd {
+        let reason = errors::with_hint(&reason);
+        self.journal
+            .record(Level::Warn, Some(&self.name), reason.clone());
+        self.update(|s| s.last_error = Some(reason));
+        RunEnd::Exited(Duration::ZERO)
     }
 
     fn mask(&self, text: &str) -> String {
@@ -394,16 +418,25 @@ impl StreamTask {
     }
 
     async fn follow_run(&mut self, content: &mut ContentWatch) -> RunEnd {
-        if let Err(reason) = self.prepare_output() {
-            return RunEnd::Failed(reason);
-        }
+        // A directory that cannot be prepared right now (a full disk, a
+        // file in the way, a mount not back yet) is retried with backoff.
+        let argv = match self.prepare_run() {
+            Ok(argv) => argv,
+            Err(reason) => return self.not_started(reason),
+        };
         self.update(|s| {
             s.progress = None;
             s.stderr.clear();
         });
-        let mut child = match self.spawner.spawn(self.launch.argv.clone()).await {
+        let mut child = match self.spawner.spawn(argv).await {
             Ok(child) => child,
-            Err(e) => return RunEnd::Failed(errors::spawn_failure(&self.launch.argv[0], &e)),
+            Err(e) => {
+                let failure = errors::spawn_failure(&self.launch.argv[0], &e);
+                if failure.retry {
+                    return self.not_started(failure.message);
+                }
+                return RunEnd::Failed(failure.message);
+            }
         };
         let pid = child.id();
         self.update(|s| s.pid = pid);
@@ -415,22 +448,12 @@ impl StreamTask {
         let mut stdin = child.stdin.take();
         let mut stdout = child.stdout.take().map(|o| BufReader::new(o).lines());
         let mut stderr = child.stderr.take().map(|e| BufReader::new(e).lines());
-        let mut parser = ProgressParser::new();
-        let mut last_out_time: Option<i64> = None;
-        let mut last_advance = tokio::time::Instant::now();
-        let mut running_since: Option<Instant> = None;
-        let mut error_line: Option<String> = None;
-        let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
+        let mut watchdog = Watchdog::new();
+        let mut errors = errors::RunErrors::default();
+        let running = pid.map(|p| format!("pid {p}")).unwrap_or_default();
 
         loop {
-            // Opening and probing a network source can take several seconds
-            // before the first progress: the watchdog allows for it once.
-            let allowed = if running_since.is_none() {
-                self.launch.spec.stall_timeout + STARTUP_GRACE
-            } else {
-                self.launch.spec.stall_timeout
-            };
-            let stall_at = last_advance + allowed;
+            let stall_at = watchdog.stall_at(self.launch.spec.stall_timeout);
             tokio::select! {
                 msg = self.control.recv() => match msg {
                     Some(Control::Enable) => {}
@@ -463,29 +486,17 @@ impl StreamTask {
                 line = next_line(&mut stdout) => match line {
                     Some(line) => {
                         content.line(&line);
-                        if let Some(progress) = parser.feed(&line) {
-                            let advanced = match (progress.out_time_us, last_out_time) {
-                                (Some(now), Some(before)) => now > before,
-                                (Some(now), None) => now > 0,
-                                _ => false,
-                            };
-                            if advanced {
-                                last_out_time = progress.out_time_us;
-                                last_advance = tokio::time::Instant::now();
-                                if running_since.is_none() {
-                                    running_since = Some(Instant::now());
-                                    self.update(|s| s.running_since = Some(now_millis()));
-                                    self.set_state(StreamState::Running, &pid.map(|p| format!("pid {p}")).unwrap_or_default());
-                                    content.running();
-                                }
-                            }
-                            self.update(|s| s.progress = Some(progress));
+                        let heard = watchdog.hear(&line);
+                        let started = heard.started;
+                        self.heard(heard, &running);
+                        if started {
+                            content.running();
                         }
                     }
                     None => stdout = None,
                 },
                 line = next_line(&mut stderr) => match line {
-                    Some(line) => self.stderr_line(&line, &mut error_line),
+                    Some(line) => self.stderr_line(&line, &mut errors),
                     None => stderr = None,
                 },
                 status = child.wait() => {
@@ -493,49 +504,64 @@ impl StreamTask {
                     if let Some(lines) = stderr.as_mut() {
                         let drain = async {
                             while let Ok(Some(line)) = lines.next_line().await {
-                                self.stderr_line(&line, &mut error_line);
+                                self.stderr_line(&line, &mut errors);
                             }
                         };
                         let _ = tokio::time::timeout(Duration::from_millis(300), drain).await;
                     }
                     let exit = errors::describe_exit(status.ok());
-                    let reason = match &error_line {
+                    let reason = match errors.reason() {
                         Some(line) => format!("{exit}: {line}"),
                         None => exit,
                     };
                     let reason = errors::with_hint(&reason);
                     self.update(|s| s.last_error = Some(reason.clone()));
-                    if running_since.is_none() && error_line.as_deref().is_some_and(errors::is_configuration_error) {
+                    if !watchdog.is_running() && errors.unfixable().is_some() {
                         return RunEnd::Failed(reason);
                     }
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
-                    return RunEnd::Exited(healthy(running_since));
+                    return RunEnd::Exited(watchdog.healthy());
                 },
                 _ = crate::clock::sleep_until(content.next_check()) => content.tick(),
                 _ = tokio::time::sleep_until(stall_at) => {
-                    let secs = allowed.as_secs_f64();
+                    // onair itself may have been paused: what FFmpeg wrote
+                    // meanwhile is still in the pipe and counts first.
+                    if watchdog.catch_up(&mut stdout, |heard| self.heard(heard, &running)).await {
+                        continue;
+                    }
+                    let secs = watchdog.allowed(self.launch.spec.stall_timeout).as_secs_f64();
                     self.update(|s| {
                         s.stalls += 1;
                         s.last_error = Some(format!("stalled: no progress for {secs:.0} s"));
                     });
                     self.set_state(StreamState::Stalled, &format!("no progress for {secs:.0} s, killing"));
                     child::kill_now(&mut child).await;
-                    return RunEnd::Stalled(healthy(running_since));
+                    return RunEnd::Stalled(watchdog.healthy());
                 },
             }
         }
     }
 
-    fn stderr_line(&self, line: &str, error_line: &mut Option<String>) {
+    /// Publishes a progress block; the first that advances means running.
+    fn heard(&self, heard: Heard, running: &str) {
+        if heard.started {
+            self.update(|s| s.running_since = Some(now_millis()));
+            self.set_state(StreamState::Running, running);
+        }
+        if let Some(progress) = heard.progress {
+            self.update(|s| s.progress = Some(progress));
+        }
+    }
+
+    fn stderr_line(&self, line: &str, errors: &mut errors::RunErrors) {
         let masked = self.mask(line.trim_end());
         if masked.is_empty() {
             return;
         }
         tracing::info!(stream = %self.name, "ffmpeg: {masked}");
         if let Some(text) = errors::error_text(&masked) {
-            let cleaned = errors::keep_server_reason(error_line.as_deref(), text);
-            *error_line = Some(cleaned.clone());
-            self.update(|s| s.last_error = Some(cleaned));
+            let shown = errors.push(text).to_string();
+            self.update(|s| s.last_error = Some(shown));
         }
         self.update(|s| {
             s.stderr.push_back(masked);

@@ -50,7 +50,11 @@ pub fn describe_exit(status: Option<ExitStatus>) -> String {
     }
 }
 
-/// Errors that a restart cannot fix: the command line itself is wrong.
+/// Errors that a restart cannot fix: the command line itself is wrong (an
+/// unknown option, encoder, filter or format, a value FFmpeg cannot parse).
+/// A line that names a URL is about the network, never the command line;
+/// FFmpeg's closing `Error opening output files: Invalid argument` says
+/// nothing of the cause and is not one either.
 pub fn is_configuration_error(line: &str) -> bool {
     [
         "Unrecognized option",
@@ -58,11 +62,54 @@ pub fn is_configuration_error(line: &str) -> bool {
         "Option not found",
         "No such filter",
         "Unknown encoder",
-        "Invalid argument",
+        "Unknown decoder",
+        "Unknown input format",
+        "Unknown pixel format",
+        "Unable to parse option value",
+        "Error setting option",
+        "Error setting preset",
+        "invalid preset",
+        "Invalid encoder type",
+        "Requested output format",
     ]
     .iter()
     .any(|p| line.contains(p))
         && !line.contains("://")
+}
+
+/// The error lines of one FFmpeg run, read as they come: the newest one
+/// (what the operator sees while it runs) and the first that says the
+/// command line itself is wrong. FFmpeg often ends with a generic line
+/// after the real cause, so whether to give up is decided from every line
+/// of the run, not the last one.
+#[derive(Debug, Clone, Default)]
+pub struct RunErrors {
+    last: Option<String>,
+    unfixable: Option<String>,
+}
+
+impl RunErrors {
+    /// Takes one error line (see [`error_text`]) and returns what to show
+    /// as the stream's latest error.
+    pub fn push(&mut self, text: String) -> &str {
+        if self.unfixable.is_none() && is_configuration_error(&text) {
+            self.unfixable = Some(text.clone());
+        }
+        let shown = keep_server_reason(self.last.as_deref(), text);
+        self.last.insert(shown).as_str()
+    }
+
+    /// The line that says the command line is wrong, if any line did: a
+    /// restart would fail the same way.
+    pub fn unfixable(&self) -> Option<&str> {
+        self.unfixable.as_deref()
+    }
+
+    /// Why the run ended, as far as FFmpeg said: the line that makes it
+    /// unfixable if there is one, else the newest error.
+    pub fn reason(&self) -> Option<&str> {
+        self.unfixable.as_deref().or(self.last.as_deref())
+    }
 }
 
 /// Adds what to do for the errors operators meet most.
@@ -85,18 +132,43 @@ pub fn with_hint(reason: &str) -> String {
     format!("{reason}{hint}")
 }
 
-/// Why FFmpeg could not be started, and what to do.
-pub fn spawn_failure(program: &str, error: &std::io::Error) -> String {
+/// Why FFmpeg could not be started, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnFailure {
+    /// What happened and what to do.
+    pub message: String,
+    /// A passing shortage (no memory or processes left for a moment, the
+    /// binary being replaced): back off and try again. Otherwise the
+    /// program itself is wrong and only the operator can fix it.
+    pub retry: bool,
+}
+
+/// Reads an error from starting `program`.
+pub fn spawn_failure(program: &str, error: &std::io::Error) -> SpawnFailure {
+    let fatal = |message: String| SpawnFailure {
+        message,
+        retry: false,
+    };
     match error.kind() {
-        std::io::ErrorKind::NotFound => format!(
+        std::io::ErrorKind::NotFound => fatal(format!(
             "ffmpeg not found at `{program}`: install it (apt-get install ffmpeg) or set [server].ffmpeg in streams.toml"
-        ),
-        std::io::ErrorKind::PermissionDenied => {
-            format!(
-                "`{program}` is not executable: check [server].ffmpeg and the file's permissions"
-            )
+        )),
+        std::io::ErrorKind::PermissionDenied => fatal(format!(
+            "`{program}` is not executable: check [server].ffmpeg and the file's permissions"
+        )),
+        _ if matches!(
+            error.raw_os_error(),
+            Some(libc::ENOEXEC | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG | libc::EISDIR)
+        ) =>
+        {
+            fatal(format!(
+                "cannot start `{program}`: {error} (check [server].ffmpeg)"
+            ))
         }
-        _ => format!("cannot start `{program}`: {error}"),
+        _ => SpawnFailure {
+            message: format!("cannot start `{program}` right now: {error}"),
+            retry: true,
+        },
     }
 }
 
@@ -111,6 +183,50 @@ mod tests {
             "rtmp://h/app/****: Invalid argument"
         ));
         assert!(!is_configuration_error("Connection refused"));
+        assert!(!is_configuration_error(
+            "Error opening output files: Invalid argument"
+        ));
+    }
+
+    #[test]
+    fn the_cause_counts_even_when_a_generic_line_follows_it() {
+        let mut run = RunErrors::default();
+        run.push("[AVFilterGraph @ 0x5] No such filter: 'blurr'".to_string());
+        let shown = run
+            .push("Error while processing the decoded data for stream #0:0".to_string())
+            .to_string();
+        assert_eq!(
+            shown,
+            "Error while processing the decoded data for stream #0:0"
+        );
+        assert_eq!(
+            run.unfixable(),
+            Some("[AVFilterGraph @ 0x5] No such filter: 'blurr'")
+        );
+        assert_eq!(run.reason(), run.unfixable());
+
+        let mut run = RunErrors::default();
+        run.push(
+            "[tcp @ 0x5] Connection to tcp://127.0.0.1:9 failed: Connection refused".to_string(),
+        );
+        run.push("Error opening output files: Invalid argument".to_string());
+        assert_eq!(run.unfixable(), None);
+        assert_eq!(
+            run.reason(),
+            Some("Error opening output files: Invalid argument")
+        );
+    }
+
+    #[test]
+    fn passing_shortages_at_spawn_are_retried_and_a_wrong_program_is_not() {
+        let retry =
+            |errno| spawn_failure("ffmpeg", &std::io::Error::from_raw_os_error(errno)).retry;
+        assert!(retry(libc::EAGAIN));
+        assert!(retry(libc::ENOMEM));
+        assert!(retry(libc::ETXTBSY));
+        assert!(!retry(libc::ENOENT));
+        assert!(!retry(libc::EACCES));
+        assert!(!retry(libc::ENOEXEC));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 pub mod analysis;
 mod argv;
 pub mod errors;
-mod hls;
+pub mod hls;
 mod progress;
 
 pub use argv::{PROGRESS_CHANNEL, args, command, display_command, playlist_path};

@@ -15,8 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 use tower_http::services::ServeDir;
 
-/// Cache lifetime of a segment: its name is unique (epoch numbering), so it
-/// never changes once written.
+/// Cache lifetime of a segment: its name is never used twice (see
+/// `ffmpeg::hls::start_number`), so it never changes once written.
 const SEGMENT_CACHE_CONTROL: &str = "public, max-age=86400, immutable";
 /// A playlist must be fetched anew every time.
 const PLAYLIST_CACHE_CONTROL: &str = "no-cache";
