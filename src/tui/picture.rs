@@ -102,14 +102,19 @@ impl Picture {
     /// and its cell size; falls back to half-blocks when it does not say.
     /// Call after entering the alternate screen and before reading keys.
     ///
-    /// `ONAIR_PICTURE=halfblocks` skips the question (for a terminal that
-    /// answers wrongly); `ONAIR_PICTURE=off` also starts with the picture
-    /// hidden.
+    /// Inside tmux the question is not asked: tmux would pass it on to the
+    /// terminal it is attached to (none, when detached), and the reader of
+    /// the answer would keep the operator's keys. Pictures there use
+    /// half-blocks. `ONAIR_PICTURE=halfblocks` skips the question anywhere
+    /// (for a terminal that does not answer); `ONAIR_PICTURE=off` also
+    /// starts with the picture hidden.
     pub fn detect() -> Picture {
         let choice = std::env::var("ONAIR_PICTURE").unwrap_or_default();
-        let picker = match choice.as_str() {
-            "halfblocks" | "off" => Picker::halfblocks(),
-            _ => Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks()),
+        let ask = !matches!(choice.as_str(), "halfblocks" | "off") && !inside_tmux();
+        let picker = if ask {
+            Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks())
+        } else {
+            Picker::halfblocks()
         };
         let mut picture = Picture::new(picker);
         picture.shown = choice != "off";
@@ -223,6 +228,12 @@ impl Picture {
             None => false,
         }
     }
+}
+
+/// Whether the console runs inside tmux.
+fn inside_tmux() -> bool {
+    let var = |name| std::env::var(name).unwrap_or_default();
+    !var("TMUX").is_empty() || var("TERM").starts_with("tmux") || var("TERM_PROGRAM") == "tmux"
 }
 
 /// Reads and decodes a thumbnail (blocking: call it off the event loop).
