@@ -328,6 +328,7 @@ fn tab_and_l_focus_the_log_panes_where_arrows_scroll_instead_of_selecting() {
         output: pane,
         history: pane,
         log: pane,
+        screens: pane,
     });
     press(&mut app, &snapshot, key(KeyCode::Tab));
     assert_eq!(app.focus(), Focus::Output);
@@ -345,11 +346,15 @@ fn tab_and_l_focus_the_log_panes_where_arrows_scroll_instead_of_selecting() {
     press(&mut app, &snapshot, ch('l'));
     assert_eq!(app.focus(), Focus::History);
     press(&mut app, &snapshot, ch('l'));
+    assert_eq!(app.focus(), Focus::Screens);
+    press(&mut app, &snapshot, ch('k'));
+    assert_eq!(app.scroll(Pane::Screens), 1);
+    press(&mut app, &snapshot, ch('l'));
     assert_eq!(app.focus(), Focus::Log);
     press(&mut app, &snapshot, ch('k'));
     assert_eq!(app.scroll(Pane::Log), 1);
     press(&mut app, &snapshot, key(KeyCode::BackTab));
-    assert_eq!(app.focus(), Focus::History);
+    assert_eq!(app.focus(), Focus::Screens);
     press(&mut app, &snapshot, key(KeyCode::Esc));
     assert_eq!(app.focus(), Focus::Streams);
     press(&mut app, &snapshot, ch('j'));
@@ -417,4 +422,34 @@ fn keys_with_no_streams_do_nothing_but_say_so() {
     }
     assert_eq!(press(&mut app, &snapshot, ch('q')), Outcome::Nothing);
     assert_eq!(press(&mut app, &snapshot, ch('y')), Outcome::Quit);
+}
+
+#[test]
+fn r_on_a_stopped_stream_says_how_to_start_it_instead_of_restarting() {
+    use ratatui::{Terminal, backend::TestBackend};
+    let snapshot = snapshot();
+    let mut app = ready(&snapshot);
+    select(&mut app, &snapshot, "backstage");
+    assert_eq!(press(&mut app, &snapshot, ch('r')), Outcome::Nothing);
+    // What the operator reads in the footer of the drawn console.
+    let server = onair::server::ServerStats::default();
+    let mut terminal = Terminal::new(TestBackend::new(120, 30)).expect("test terminal");
+    let scene = onair::tui::view::Scene {
+        snapshot: &snapshot,
+        server: &server,
+        app: &app,
+        now: NOW,
+        utc_offset_secs: 0,
+    };
+    terminal
+        .draw(|frame| {
+            onair::tui::view::draw(frame, &scene);
+        })
+        .expect("draw");
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("backstage is stopped: press Enter or Space to start it"),
+        "{screen}"
+    );
+    assert!(!screen.contains("restarting"), "{screen}");
 }

@@ -257,12 +257,13 @@ impl Resolver<'_> {
             .map(|t| (t.get_ref().as_str(), t.span().start))
         {
             None => default,
+            Some(("auto", _)) => VideoMode::Auto,
             Some(("copy", _)) => VideoMode::Copy,
             Some(("h264", _)) => VideoMode::H264,
             Some((other, at)) => {
                 self.problem(
                     at,
-                    format!("unknown video mode `{other}`: use \"copy\" or \"h264\""),
+                    format!("unknown video mode `{other}`: use \"auto\", \"copy\" or \"h264\""),
                 );
                 default
             }
@@ -275,13 +276,16 @@ impl Resolver<'_> {
             .map(|t| (t.get_ref().as_str(), t.span().start))
         {
             None => default,
+            Some(("auto", _)) => AudioMode::Auto,
             Some(("aac", _)) => AudioMode::Aac,
             Some(("copy", _)) => AudioMode::Copy,
             Some(("none", _)) => AudioMode::None,
             Some((other, at)) => {
                 self.problem(
                     at,
-                    format!("unknown audio mode `{other}`: use \"aac\", \"copy\" or \"none\""),
+                    format!(
+                        "unknown audio mode `{other}`: use \"auto\", \"aac\", \"copy\" or \"none\""
+                    ),
                 );
                 default
             }
@@ -311,11 +315,15 @@ impl Resolver<'_> {
         }
         let profile = self.parse_profile(&section.profile, Profile::Stable);
         let enabled = section.enabled.unwrap_or(true);
-        let mut video = self.parse_video(&section.video, VideoMode::Copy);
+        let mut video = self.parse_video(&section.video, VideoMode::Auto);
         if matches!(input, Input::Lavfi(_)) {
             video = VideoMode::H264;
         }
-        let audio = self.parse_audio(&section.audio, AudioMode::Aac);
+        let mut audio = self.parse_audio(&section.audio, AudioMode::Auto);
+        // A synthetic source's audio is raw PCM: `auto` means AAC from the start.
+        if matches!(input, Input::Lavfi(_)) && audio == AudioMode::Auto {
+            audio = AudioMode::Aac;
+        }
         let stall_timeout = section
             .stall_timeout
             .as_ref()

@@ -100,9 +100,9 @@ pub struct StreamSection {
     pub profile: Option<Text>,
     /// Whether onair keeps this stream running.
     pub enabled: Option<bool>,
-    /// `"copy"` or `"h264"`.
+    /// `"auto"` (default), `"copy"` or `"h264"`.
     pub video: Option<Text>,
-    /// `"aac"`, `"copy"` or `"none"`.
+    /// `"auto"` (default), `"aac"`, `"copy"` or `"none"`.
     pub audio: Option<Text>,
     /// Loop a file input forever.
     #[serde(rename = "loop")]
@@ -137,9 +137,9 @@ pub struct DestinationSection {
     pub enabled: Option<bool>,
     /// Profile of this destination; defaults to the stream's.
     pub profile: Option<Text>,
-    /// `"copy"` or `"h264"`; defaults to the stream's.
+    /// `"auto"`, `"copy"` or `"h264"`; defaults to the stream's.
     pub video: Option<Text>,
-    /// `"aac"`, `"copy"` or `"none"`; defaults to the stream's.
+    /// `"auto"`, `"aac"`, `"copy"` or `"none"`; defaults to the stream's.
     pub audio: Option<Text>,
     /// Expert output options; defaults to the stream's.
     pub output_args: Option<Vec<Text>>,

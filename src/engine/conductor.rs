@@ -6,16 +6,20 @@ use super::collector::{Collector, Watched};
 use super::journal::{Journal, Level};
 use super::on_alarm::OnAlarm;
 use super::launch::launch;
+use super::pending::PendingWrites;
+use super::screens::ScreenDesk;
 use super::snapshot::*;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
 use super::{Command, EngineOptions, Timings, child::Spawner};
-use crate::config::{self, Change, Config, ConfigError, WriteBackError};
+use crate::config::{self, Change, Config, ConfigError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// Screen reports are aged (silent pages dropped, dark screens noticed) this often.
+const SCREENS_EVERY: Duration = Duration::from_secs(1);
 /// Snapshots are published at most this often (state changes included).
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
@@ -42,10 +46,11 @@ pub(crate) struct Conductor {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    screens: Arc<ScreenDesk>,
     collector: Collector,
     watched: watch::Sender<Watched>,
     status: ConfigStatus,
-    pending: Vec<(String, Change)>,
+    pending: PendingWrites,
     options: EngineOptions,
     timings: Timings,
     seq: u64,
@@ -68,10 +73,12 @@ impl Conductor {
             warnings: config.warnings.clone(),
             pending_writes: Vec::new(),
         };
+        let journal = Journal::default();
+        let pending = PendingWrites::new(config.path.clone());
         let wakeups = Arc::new(Wakeups::default());
+        let screens = Arc::new(ScreenDesk::new(journal.clone(), Arc::clone(&wakeups)));
         let (watched, watched_rx) = watch::channel(Watched::new());
         let collector = Collector::spawn(watched_rx, Arc::clone(&wakeups));
-        let journal = Journal::default();
         let on_alarm = OnAlarm::new(Vec::new(), spawner.clone(), journal.clone());
         let mut conductor = Conductor {
             secrets: Arc::new(config.secrets.clone()),
@@ -83,10 +90,11 @@ impl Conductor {
             spawner,
             journal,
             wakeups,
+            screens,
             collector,
             watched,
             status,
-            pending: Vec::new(),
+            pending,
             options,
             timings,
             seq: 0,
@@ -137,6 +145,11 @@ impl Conductor {
         }
     }
 
+    /// The screen reports, shared with the engine's handle.
+    pub(crate) fn screen_desk(&self) -> Arc<ScreenDesk> {
+        Arc::clone(&self.screens)
+    }
+
     /// Hands the collector the streams to measure.
     fn watch_slots(&self) {
         self.watched
@@ -151,6 +164,8 @@ impl Conductor {
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut last_publish = Instant::now();
         let mut publish_at: Option<Instant> = Some(Instant::now());
+        let mut screens_tick = tokio::time::interval(SCREENS_EVERY);
+        screens_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -167,6 +182,14 @@ impl Conductor {
                     if publish_at.is_none() {
                         publish_at = Some((last_publish + PUBLISH_EVERY).max(Instant::now()));
                     }
+                },
+                _ = screens_tick.tick() => {
+                    let latest = Arc::clone(&self.snapshot_tx.borrow());
+                    self.screens.tick(&latest.streams, now_millis());
+                },
+                _ = crate::clock::sleep_until(self.pending.next_try()) => {
+                    self.flush_pending().await;
+                    publish_at = Some(Instant::now());
                 },
                 _ = crate::clock::sleep_until(publish_at) => {
                     self.publish();
@@ -220,6 +243,7 @@ impl Conductor {
             streams,
             screens: self.config.screens.clone(),
             log: self.journal.entries(),
+            screen_reports: self.screens.reports(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
     }
@@ -341,60 +365,19 @@ impl Conductor {
         }
     }
 
-    /// Writes a key's change into the file; while the file cannot be parsed
-    /// the change is kept and written by the next successful reload.
+    /// Writes a key's change into the file; what cannot be written now is
+    /// kept (see [`PendingWrites`]).
     async fn persist(&mut self, name: &str, change: Change) {
         if !self.options.write_back {
             return;
         }
-        match self.write_back(name.to_string(), change.clone()).await {
-            Ok(()) => {}
-            Err(WriteBackError::Unparsable(why)) => {
-                self.journal.record(
-                    Level::Warn,
-                    Some(name),
-                    format!("streams.toml cannot be parsed right now ({why}): the change is kept and will be written once the file is valid"),
-                );
-                self.pending
-                    .retain(|(n, c)| !(n == name && same_kind(c, &change)));
-                self.pending.push((name.to_string(), change));
-                self.status.pending_writes = self.pending.iter().map(describe_change).collect();
-            }
-            Err(e) => self.journal.record(Level::Error, Some(name), e.to_string()),
-        }
-    }
-
-    async fn write_back(&self, name: String, change: Change) -> Result<(), WriteBackError> {
-        let path = self.config.path.clone();
-        tokio::task::spawn_blocking(move || config::write_change(&path, &name, &change).map(|_| ()))
-            .await
-            .unwrap_or_else(|e| {
-                Err(WriteBackError::Io {
-                    path: String::new(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            })
+        self.pending.write(&self.journal, name, change).await;
+        self.status.pending_writes = self.pending.described();
     }
 
     async fn flush_pending(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        for (name, change) in pending {
-            match self.write_back(name.clone(), change.clone()).await {
-                Ok(()) => self.journal.record(
-                    Level::Info,
-                    Some(&name),
-                    format!(
-                        "wrote the kept change to streams.toml: {}",
-                        describe_change(&(name.clone(), change))
-                    ),
-                ),
-                Err(WriteBackError::Unparsable(_)) => self.pending.push((name, change)),
-                Err(e) => self
-                    .journal
-                    .record(Level::Error, Some(&name), e.to_string()),
-            }
-        }
-        self.status.pending_writes = self.pending.iter().map(describe_change).collect();
+        self.pending.flush(&self.journal).await;
+        self.status.pending_writes = self.pending.described();
     }
 
     async fn reload(&mut self) {
@@ -437,11 +420,7 @@ impl Conductor {
     /// Applies a new valid config: only what changed is touched.
     fn apply(&mut self, mut new: Config) {
         // What is still waiting to be written stays in force.
-        for (name, change) in &self.pending {
-            if let Some(spec) = new.streams.iter_mut().find(|s| &s.name == name) {
-                change.apply_to(spec);
-            }
-        }
+        self.pending.apply_to(&mut new);
         let plan = config::diff(&self.config, &new);
         let secrets = Arc::new(new.secrets.clone());
         self.secrets = secrets;
@@ -533,18 +512,6 @@ async fn checked(config: Config) -> Result<Config, ConfigError> {
     })
 }
 
-fn same_kind(a: &Change, b: &Change) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
-}
-
-fn describe_change((name, change): &(String, Change)) -> String {
-    match change {
-        Change::Enabled(true) => format!("{name}: enabled = true"),
-        Change::Enabled(false) => format!("{name}: enabled = false"),
-        Change::Profile(p) => format!("{name}: profile = \"{p}\""),
-    }
-}
-
 fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
     let spec = &s.launch.spec;
     let progress = s.progress.as_ref();
@@ -556,7 +523,10 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         output_kind: spec.output.kind(),
         output: s.launch.shown_output.clone(),
         input: s.launch.shown_input.clone(),
-        command: s.launch.shown_command.clone(),
+        command: s
+            .shown_command
+            .clone()
+            .unwrap_or_else(|| s.launch.shown_command.clone()),
         pid: s.pid,
         running_since: s.running_since,
         cpu_percent: s.cpu_percent,
@@ -571,6 +541,17 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         last_error: s.last_error.clone(),
         stderr_tail: s.stderr.iter().cloned().collect(),
         history: s.history.iter().cloned().collect(),
+        source: s.source.clone(),
+        handling: s
+            .handling
+            .as_ref()
+            .map(|h| h.label.clone())
+            .unwrap_or_default(),
+        warnings: s
+            .handling
+            .as_ref()
+            .map(|h| h.warnings.clone())
+            .unwrap_or_default(),
         analysis: spec.analysis,
         audio: s.audio.clone(),
         alarms: s.alarms.clone(),

@@ -27,6 +27,8 @@ pub(crate) struct ContentWatch {
     alarms: Option<AlarmWatch>,
     settings: AlarmSettings,
     audio_expected: bool,
+    /// The run's handling keeps the audio.
+    run_audio: bool,
     analysis: bool,
 }
 
@@ -62,8 +64,16 @@ impl ContentWatch {
             alarms: None,
             settings: spec.alarms,
             audio_expected: audio_expected(spec),
+            run_audio: true,
             analysis: spec.analysis,
         }
+    }
+
+    /// Whether this run carries audio (known once its handling is decided:
+    /// an `auto` stream whose source has none has no audio alarm).
+    pub(crate) fn expect_audio(&mut self, audio: bool) {
+        self.run_audio = audio;
+        self.audio_expected &= audio;
     }
 
     /// The run began producing output: alarms count from now.
@@ -121,7 +131,7 @@ impl ContentWatch {
     /// New thresholds from a reload apply to the running alarms at once.
     pub(crate) fn update(&mut self, spec: &StreamSpec) {
         self.settings = spec.alarms;
-        self.audio_expected = audio_expected(spec);
+        self.audio_expected = audio_expected(spec) && self.run_audio;
         if let Some(alarms) = self.alarms.as_mut() {
             let changes = alarms.set_settings(self.settings, self.audio_expected, now_millis());
             self.apply(changes);

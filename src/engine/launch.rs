@@ -5,6 +5,21 @@ use crate::config::{Config, Input, Output, StreamSpec};
 use crate::{ffmpeg, secrets};
 use std::sync::Arc;
 
+/// What building a command needs from the config (server and profiles),
+/// without every other stream: each launch keeps its own.
+fn argv_context(config: &Config) -> Arc<Config> {
+    Arc::new(Config {
+        path: config.path.clone(),
+        server: config.server.clone(),
+        profiles: config.profiles.clone(),
+        streams: Vec::new(),
+        screens: Vec::new(),
+        secrets: Vec::new(),
+        warnings: Vec::new(),
+        literal_keys: Vec::new(),
+    })
+}
+
 /// Builds the launch of one stream under a config; `secret_values` is the
 /// config's `${VAR}` values, shared by all its streams.
 pub(crate) fn launch(
@@ -24,9 +39,9 @@ pub(crate) fn launch(
         Output::Rtmp(url) | Output::Srt(url) => secrets::mask_url(url),
     };
     Launch {
+        config: argv_context(config),
         hls_dir: writes_hls(spec).then(|| config.stream_hls_dir(&spec.name)),
         spec: spec.clone(),
-        argv,
         secrets: Arc::clone(secret_values),
         shown_command: secrets::mask_text(&shown_command, secret_values),
         shown_input: secrets::mask_text(&shown_input, secret_values),

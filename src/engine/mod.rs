@@ -3,6 +3,7 @@
 //! them ever holds a process handle.
 
 mod alarms;
+mod audience;
 mod child;
 mod collector;
 mod content;
@@ -10,12 +11,19 @@ mod conductor;
 mod journal;
 mod launch;
 mod on_alarm;
+mod pending;
+mod screens;
 mod snapshot;
+mod source;
 mod stats;
 mod stream;
 mod watchdog;
 
 pub use child::{QUIT_GRACE, TERM_GRACE};
+pub use screens::{
+    CANNOT_PLAY_GRACE_MILLIS, MAX_SCREENS, MAX_SCREENS_PER_ADDRESS, ReportRefused,
+    SCREEN_TIMEOUT_MILLIS, ScreenBoard, ScreenNews, ScreenReport, ScreenState,
+};
 pub use snapshot::*;
 
 use crate::config::{Config, Profile};
@@ -116,6 +124,7 @@ pub struct Engine {
     commands: mpsc::UnboundedSender<Command>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     config: watch::Receiver<Arc<Config>>,
+    screens: Arc<screens::ScreenDesk>,
 }
 
 /// The engine's task; await it after [`Command::Shutdown`] to know that
@@ -152,12 +161,14 @@ impl Engine {
         let (config_tx, config_rx) = watch::channel(Arc::new(config.clone()));
         let conductor =
             conductor::Conductor::new(config, options, timings, spawner, config_tx, snapshot_tx);
+        let screens = conductor.screen_desk();
         let task = tokio::spawn(conductor.run(command_rx));
         Ok((
             Engine {
                 commands: command_tx,
                 snapshots: snapshot_rx,
                 config: config_rx,
+                screens,
             },
             EngineTask(task),
         ))
@@ -181,6 +192,19 @@ impl Engine {
     /// The running config (after the last valid reload and key changes).
     pub fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config.borrow())
+    }
+
+    /// Takes what a screen page says it shows. The HTTP server validates,
+    /// bounds and rate-limits reports first; the report only ever changes
+    /// the entry of the same page (address and id).
+    pub fn report_screen(&self, report: ScreenReport) -> Result<(), ReportRefused> {
+        let snapshot = self.snapshot();
+        self.screens.report(report, &snapshot.streams, now_millis())
+    }
+
+    /// A screen page said it is closing: its report goes at once.
+    pub fn screen_closed(&self, address: &str, id: &str) {
+        self.screens.closed(address, id);
     }
 
     /// A receiver that wakes when the running config changes.

@@ -3,8 +3,10 @@
 //! into processes, so the console, headless mode, the HTTP API and a future
 //! remote console all see exactly the same thing.
 
+use super::screens::ScreenReport;
 use crate::config::{OutputKind, Profile, ScreenSpec};
-pub use crate::ffmpeg::analysis::{ChannelLevel, SILENCE_FLOOR_DBFS};
+pub use super::audience::{Alarm, AlarmKind, AudioLevels, ChannelLevel, SILENCE_FLOOR_DBFS, Thumbnail};
+use crate::ffmpeg::SourceInfo;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch: plain numbers travel well through JSON.
@@ -117,6 +119,16 @@ pub struct StreamSnapshot {
     pub stderr_tail: Vec<String>,
     /// Recent state changes, oldest first.
     pub history: Vec<StateChange>,
+    /// What the source sends, once FFmpeg has opened it.
+    #[serde(default)]
+    pub source: Option<SourceInfo>,
+    /// What the stream does with the source's video: `copy`, `h264`,
+    /// `h264 from hevc`, or `auto` until the source is known.
+    #[serde(default)]
+    pub handling: String,
+    /// What will not play as configured, with what to do (the stream still runs).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// Whether this stream's FFmpeg measures its content (levels, alarms,
     /// thumbnail).
     #[serde(default)]
@@ -130,78 +142,6 @@ pub struct StreamSnapshot {
     /// The latest thumbnail of the picture, while there is one.
     #[serde(default)]
     pub thumbnail: Option<Thumbnail>,
-}
-
-/// What the audience hears, measured over the latest short window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AudioLevels {
-    /// Peak and RMS level of each channel, in channel order.
-    pub channels: Vec<ChannelLevel>,
-    /// When they were measured.
-    pub at: UnixMillis,
-}
-
-impl AudioLevels {
-    /// The loudest channel's peak: what a single meter shows.
-    pub fn peak_dbfs(&self) -> f32 {
-        self.channels
-            .iter()
-            .map(|c| c.peak_dbfs)
-            .fold(SILENCE_FLOOR_DBFS, f32::max)
-    }
-}
-
-/// A content problem an operator must see (it never restarts anything).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlarmKind {
-    /// The audio is below the silence level, or there is none.
-    Silent,
-    /// The picture is black.
-    Black,
-    /// The picture does not change.
-    Frozen,
-}
-
-impl AlarmKind {
-    /// Every kind, in the order flags are shown.
-    pub const ALL: [AlarmKind; 3] = [AlarmKind::Silent, AlarmKind::Black, AlarmKind::Frozen];
-
-    /// The lowercase word used in the API, metrics and `ONAIR_EVENT`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlarmKind::Silent => "silent",
-            AlarmKind::Black => "black",
-            AlarmKind::Frozen => "frozen",
-        }
-    }
-}
-
-impl std::fmt::Display for AlarmKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One raised alarm.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Alarm {
-    /// Which problem.
-    pub kind: AlarmKind,
-    /// When the problem began (the alarm is raised once it has lasted the
-    /// stream's threshold).
-    pub since: UnixMillis,
-    /// What is wrong, in the operator's words.
-    pub detail: String,
-}
-
-/// Where the stream's latest thumbnail is and how fresh it is.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Thumbnail {
-    /// The JPEG file (on the engine's machine, readable by its user).
-    pub path: String,
-    /// When FFmpeg last wrote it.
-    pub updated_at: UnixMillis,
 }
 
 /// The machine as a whole, and onair itself.
@@ -271,6 +211,9 @@ pub struct Snapshot {
     pub screens: Vec<ScreenSpec>,
     /// Recent engine events, oldest first.
     pub log: Vec<LogEntry>,
+    /// What every open screen page says it shows, in the order they appeared.
+    #[serde(default)]
+    pub screen_reports: Vec<ScreenReport>,
 }
 
 impl Snapshot {

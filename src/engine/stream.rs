@@ -9,9 +9,10 @@ use super::on_alarm::OnAlarm;
 use super::snapshot::{
     Alarm, AudioLevels, StateChange, StreamState, Thumbnail, UnixMillis, now_millis,
 };
+use super::source::{Learned, SourceKnowledge};
 use super::watchdog::{Heard, Watchdog};
-use crate::config::{Output, StreamSpec};
-use crate::ffmpeg::{self, Progress, errors, hls};
+use crate::config::{Config, Output, StreamSpec};
+use crate::ffmpeg::{self, AudioChoice, Handling, Progress, SourceInfo, errors, hls};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ const HISTORY_KEPT: usize = 30;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Longest restart delay.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// How often the keyframes of a copied source are read from its segments.
+const KEYFRAME_CHECK: Duration = Duration::from_secs(1);
 /// A run that made progress this long resets the backoff.
 pub(crate) const HEALTHY_RESET: Duration = Duration::from_secs(60);
 
@@ -44,8 +47,9 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 pub(crate) struct Launch {
     /// The resolved stream.
     pub spec: StreamSpec,
-    /// The full command, program first.
-    pub argv: Vec<String>,
+    /// The server and profile settings the command is built from once
+    /// the source is known (`video`/`audio = "auto"`).
+    pub config: Arc<Config>,
     /// The HLS directory to clean before a start, for HLS outputs.
     pub hls_dir: Option<PathBuf>,
     /// Values to mask in anything shown.
@@ -95,6 +99,12 @@ pub(crate) struct StreamStatus {
     pub rss_bytes: Option<u64>,
     /// Output bitrate read from the HLS segments (FFmpeg reports none for HLS).
     pub hls_kbps: Option<f64>,
+    /// What the source sends, once known.
+    pub source: Option<SourceInfo>,
+    /// What the current (or last) run does with it.
+    pub handling: Option<Handling>,
+    /// The command of the current run as the operator may see it.
+    pub shown_command: Option<String>,
     /// The latest audio levels of the current run.
     pub audio: Option<AudioLevels>,
     /// The content alarms raised in the current run.
@@ -119,6 +129,9 @@ impl StreamStatus {
             cpu_percent: None,
             rss_bytes: None,
             hls_kbps: None,
+            source: None,
+            handling: None,
+            shown_command: None,
             audio: None,
             alarms: Vec::new(),
             thumbnail: None,
@@ -130,7 +143,8 @@ impl StreamStatus {
 enum RunEnd {
     /// The engine asked to stop and stay stopped.
     Disabled,
-    /// The engine asked for a restart (operator, or a new command line).
+    /// The engine asked for a restart (operator, or a new command line),
+    /// or the source turned out to need another handling.
     RestartNow,
     /// The engine is shutting down.
     Shutdown,
@@ -167,6 +181,8 @@ pub(crate) struct StreamTask {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    /// What is known about the source, across runs.
+    source: SourceKnowledge,
     /// The highest HLS segment number this stream may have used: every run
     /// starts above it, so no segment name ever comes back.
     segments_used: Option<u64>,
@@ -193,6 +209,7 @@ impl StreamTask {
             spawner,
             journal,
             wakeups,
+            source: SourceKnowledge::default(),
             segments_used: None,
             healthy_reset: HEALTHY_RESET,
             on_alarm,
@@ -374,18 +391,18 @@ impl StreamTask {
     /// The command of the next run. For HLS: numbers its segments above
     /// every name used so far, then clears what a previous run left, so a
     /// screen never plays old segments.
-    fn prepare_run(&mut self) -> Result<Vec<String>, String> {
+    fn prepare_run(&mut self, argv: Vec<String>) -> Result<Vec<String>, String> {
         if let Some(dir) = self.launch.thumbnail.as_deref().and_then(|t| t.parent()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let Some(dir) = &self.launch.hls_dir else {
-            return Ok(self.launch.argv.clone());
+            return Ok(argv);
         };
         let start = hls::start_number(dir, self.segments_used, SystemTime::now());
         ffmpeg::prepare_dir(dir)?;
         self.segments_used = Some(start);
-        Ok(hls::numbered(&self.launch.argv, start))
+        Ok(hls::numbered(&argv, start))
     }
 
     /// FFmpeg could not be started for a reason that may pass: the stream
@@ -418,20 +435,32 @@ impl StreamTask {
     }
 
     async fn follow_run(&mut self, content: &mut ContentWatch) -> RunEnd {
+        // What the source is known to send decides the command line.
+        let handling = self.source.begin_run(
+            &self.launch.config,
+            &self.launch.spec,
+            self.launch.hls_dir.as_deref(),
+        );
+        content.expect_audio(handling.audio != AudioChoice::None);
+        let argv = ffmpeg::command_with(&self.launch.config, &self.launch.spec, &handling);
         // A directory that cannot be prepared right now (a full disk, a
         // file in the way, a mount not back yet) is retried with backoff.
-        let argv = match self.prepare_run() {
+        let argv = match self.prepare_run(argv) {
             Ok(argv) => argv,
             Err(reason) => return self.not_started(reason),
         };
+        let shown = self.mask(&ffmpeg::display_command(&argv, &self.launch.secrets));
         self.update(|s| {
             s.progress = None;
             s.stderr.clear();
+            s.handling = Some(handling);
+            s.shown_command = Some(shown);
         });
+        let program = argv[0].clone();
         let mut child = match self.spawner.spawn(argv).await {
             Ok(child) => child,
             Err(e) => {
-                let failure = errors::spawn_failure(&self.launch.argv[0], &e);
+                let failure = errors::spawn_failure(&program, &e);
                 if failure.retry {
                     return self.not_started(failure.message);
                 }
@@ -451,6 +480,8 @@ impl StreamTask {
         let mut watchdog = Watchdog::new();
         let mut errors = errors::RunErrors::default();
         let running = pid.map(|p| format!("pid {p}")).unwrap_or_default();
+        let mut keyframe_tick = tokio::time::interval(KEYFRAME_CHECK);
+        keyframe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         loop {
             let stall_at = watchdog.stall_at(self.launch.spec.stall_timeout);
@@ -496,8 +527,25 @@ impl StreamTask {
                     None => stdout = None,
                 },
                 line = next_line(&mut stderr) => match line {
-                    Some(line) => self.stderr_line(&line, &mut errors),
+                    Some(line) => {
+                        self.stderr_line(&line, &mut errors);
+                        let learned = self.source.stderr_line(&self.launch.config, &self.launch.spec, line.trim_end());
+                        if let Some(learned) = learned {
+                            if self.learned(learned) {
+                                child::kill_now(&mut child).await;
+                                return RunEnd::RestartNow;
+                            }
+                        }
+                    }
                     None => stderr = None,
+                },
+                _ = keyframe_tick.tick(), if watchdog.is_running() => {
+                    if let Some(learned) = self.source.check_keyframes(&self.launch.config, &self.launch.spec) {
+                        if self.learned(learned) {
+                            self.stop(&mut child, stdin.take()).await;
+                            return RunEnd::RestartNow;
+                        }
+                    }
                 },
                 status = child.wait() => {
                     // Read what FFmpeg printed just before it died: it is the reason.
@@ -508,6 +556,9 @@ impl StreamTask {
                             }
                         };
                         let _ = tokio::time::timeout(Duration::from_millis(300), drain).await;
+                    }
+                    if let Some(learned) = self.source.end_run(&self.launch.config, &self.launch.spec) {
+                        self.learned(learned);
                     }
                     let exit = errors::describe_exit(status.ok());
                     let reason = match errors.reason() {
@@ -551,6 +602,60 @@ impl StreamTask {
         if let Some(progress) = heard.progress {
             self.update(|s| s.progress = Some(progress));
         }
+    }
+
+    /// Takes what was learned about the source: history, warnings, and
+    /// whether the running FFmpeg must restart with another handling.
+    fn learned(&self, learned: Learned) -> bool {
+        let Learned {
+            source,
+            changed,
+            handling,
+            restart,
+        } = learned;
+        if changed {
+            let text = format!("source: {}", source.summary());
+            self.journal
+                .record(Level::Info, Some(&self.name), text.clone());
+            self.update(|s| {
+                s.history.push_back(StateChange {
+                    at: now_millis(),
+                    text,
+                });
+                while s.history.len() > HISTORY_KEPT {
+                    s.history.pop_front();
+                }
+            });
+        }
+        let old_warnings = self
+            .status
+            .lock()
+            .ok()
+            .and_then(|s| s.handling.as_ref().map(|h| h.warnings.clone()))
+            .unwrap_or_default();
+        for warning in handling
+            .warnings
+            .iter()
+            .filter(|w| !old_warnings.contains(w))
+        {
+            self.journal
+                .record(Level::Warn, Some(&self.name), warning.clone());
+        }
+        if restart {
+            self.journal.record(
+                Level::Info,
+                Some(&self.name),
+                format!("restarting to {}", handling.label),
+            );
+        }
+        self.update(|s| {
+            s.source = Some(source);
+            if !restart {
+                s.handling = Some(handling);
+            }
+        });
+        self.wakeups.urgent.notify_one();
+        restart
     }
 
     fn stderr_line(&self, line: &str, errors: &mut errors::RunErrors) {

@@ -6,10 +6,10 @@
 //! option (`-preset`, `-tune`, keyframes) is emitted with `-c:v copy`, where
 //! FFmpeg silently ignores it.
 
-use crate::config::{
-    AudioMode, Config, Input, Output, Profile, ProfileSettings, StreamSpec, VideoMode,
-};
 use super::analysis::Analysis;
+use super::codecs::{self, AudioChoice, Handling, VideoChoice, Wanted};
+use super::source_info::SourceInfo;
+use crate::config::{Config, Input, Output, Profile, ProfileSettings, StreamSpec};
 use crate::secrets;
 use std::path::PathBuf;
 
@@ -27,25 +27,49 @@ pub fn playlist_path(config: &Config, spec: &StreamSpec) -> PathBuf {
 
 /// The full command: the FFmpeg binary followed by [`args`].
 pub fn command(config: &Config, spec: &StreamSpec) -> Vec<String> {
+    command_with(config, spec, &handling(config, spec, None))
+}
+
+/// The full command for a given handling of the source's video and audio.
+pub fn command_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec<String> {
     let mut cmd = vec![config.server.ffmpeg.display().to_string()];
-    cmd.extend(args(config, spec));
+    cmd.extend(args_with(config, spec, handling));
     cmd
 }
 
-/// The arguments FFmpeg runs with for this stream.
+/// How this stream handles its source, given what is known about it
+/// (`None` before FFmpeg has opened it).
+pub fn handling(config: &Config, spec: &StreamSpec, source: Option<&SourceInfo>) -> Handling {
+    codecs::decide(
+        Wanted {
+            video: spec.video,
+            audio: spec.audio,
+            output: spec.output.kind(),
+            profile: spec.profile,
+            settings: config.profiles.get(spec.profile),
+        },
+        source,
+    )
+}
+
+/// The arguments FFmpeg runs with for this stream, before its source is known.
 pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
+    args_with(config, spec, &handling(config, spec, None))
+}
+
+/// The arguments FFmpeg runs with for this stream and handling.
+///
+/// FFmpeg logs at `info` so that it describes the source it opened (the
+/// `Input #0` summary read by `source_info`); nothing at that level repeats
+/// during a run.
+pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec<String> {
     let profile = config.profiles.get(spec.profile);
     let mut a: Vec<String> = Vec::with_capacity(64);
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
-    push(&["-hide_banner", "-nostats", "-loglevel", "level+warning"]);
+    push(&["-hide_banner", "-nostats", "-loglevel", "level+info"]);
     push(&["-progress", PROGRESS_CHANNEL, "-y"]);
     let thumbnail = config.thumbnail_path(&spec.name);
-    let analysis = spec.analysis.then(|| Analysis {
-        channel: PROGRESS_CHANNEL,
-        thumbnail: &thumbnail,
-        key_frames_only: spec.video == VideoMode::Copy,
-        audio: spec.audio != AudioMode::None,
-    });
+    let analysis = spec.analysis.then(|| analysis_of(&thumbnail, handling));
 
     // Input options: everything here must stand before `-i`.
     if spec.profile == Profile::LowLatency {
@@ -79,17 +103,11 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
 
     // Stream selection and codecs.
     a.extend(["-map", "0:v:0"].map(String::from));
-    if spec.audio != AudioMode::None {
+    if handling.audio != AudioChoice::None {
         a.extend(["-map", "0:a:0?"].map(String::from));
     }
-    video_args(&mut a, spec, profile);
-    match spec.audio {
-        AudioMode::Aac => {
-            a.extend(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"].map(String::from))
-        }
-        AudioMode::Copy => a.extend(["-c:a", "copy"].map(String::from)),
-        AudioMode::None => a.push("-an".into()),
-    }
+    video_args(&mut a, spec, handling.video, profile);
+    audio_args(&mut a, handling.audio);
     a.extend(profile.output_args.iter().cloned());
     a.extend(spec.output_args.iter().cloned());
 
@@ -133,10 +151,27 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
     a
 }
 
-fn video_args(a: &mut Vec<String>, spec: &StreamSpec, profile: &ProfileSettings) {
-    match spec.video {
-        VideoMode::Copy => a.extend(["-c:v", "copy"].map(String::from)),
-        VideoMode::H264 => {
+/// The content analysis of a stream run with `handling`: a copied video is
+/// decoded at its key frames only.
+pub fn analysis_of<'a>(thumbnail: &'a std::path::Path, handling: &Handling) -> Analysis<'a> {
+    Analysis {
+        channel: PROGRESS_CHANNEL,
+        thumbnail,
+        key_frames_only: handling.video == VideoChoice::Copy,
+        audio: handling.audio != AudioChoice::None,
+    }
+}
+
+/// The video part of the command for a chosen handling.
+pub fn video_args(
+    a: &mut Vec<String>,
+    spec: &StreamSpec,
+    video: VideoChoice,
+    profile: &ProfileSettings,
+) {
+    match video {
+        VideoChoice::Copy => a.extend(["-c:v", "copy"].map(String::from)),
+        VideoChoice::H264 => {
             a.extend(["-c:v", "libx264", "-preset", "veryfast"].map(String::from));
             if spec.profile == Profile::LowLatency {
                 a.extend(["-tune", "zerolatency"].map(String::from));
@@ -148,6 +183,17 @@ fn video_args(a: &mut Vec<String>, spec: &StreamSpec, profile: &ProfileSettings)
                 format_seconds(profile.gop_seconds)
             ));
         }
+    }
+}
+
+/// The audio part of the command for a chosen handling.
+pub fn audio_args(a: &mut Vec<String>, audio: AudioChoice) {
+    match audio {
+        AudioChoice::Aac => {
+            a.extend(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"].map(String::from))
+        }
+        AudioChoice::Copy => a.extend(["-c:a", "copy"].map(String::from)),
+        AudioChoice::None => a.push("-an".into()),
     }
 }
 
@@ -250,12 +296,7 @@ mod tests {
                         .position(|a| *a == main_output)
                         .expect("main output");
                     let thumbnail = config.thumbnail_path(&spec.name);
-                    let analysis = Analysis {
-                        channel: PROGRESS_CHANNEL,
-                        thumbnail: &thumbnail,
-                        key_frames_only: spec.video == VideoMode::Copy,
-                        audio: spec.audio != AudioMode::None,
-                    };
+                    let analysis = analysis_of(&thumbnail, &handling(&config, spec, None));
                     assert_eq!(argv[at + 1..], analysis.output_args()[..]);
                     assert_eq!(
                         argv.last(),

@@ -5,10 +5,18 @@
 
 pub mod analysis;
 mod argv;
+pub mod codecs;
 pub mod errors;
 pub mod hls;
+pub mod keyframes;
 mod progress;
+pub mod source_info;
 
-pub use argv::{PROGRESS_CHANNEL, args, command, display_command, playlist_path};
+pub use argv::{
+    PROGRESS_CHANNEL, args, args_with, audio_args, command, command_with, display_command, handling, playlist_path,
+    video_args,
+};
+pub use codecs::{AudioChoice, Handling, VideoChoice, decide};
 pub use hls::{last_segment_kbps, prepare_dir};
 pub use progress::{Progress, ProgressParser};
+pub use source_info::{SourceInfo, SourceInfoParser};

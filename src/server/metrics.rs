@@ -126,14 +126,14 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Escapes a label value: backslash, double quote and newline.
-fn label(value: &str) -> String {
+pub(super) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -303,6 +303,7 @@ fn render(snapshot: &Snapshot, traffic: &Traffic) -> String {
         "Screens with an open /events connection.",
     );
     let _ = writeln!(out, "onair_screens_connected {}", traffic.screens());
+    super::screen_reports::render_metrics(&mut out, &snapshot.screen_reports);
     family(
         &mut out,
         "onair_host_cpu_percent",

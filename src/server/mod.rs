@@ -16,13 +16,16 @@ mod listener;
 mod metrics;
 mod pages;
 mod wall;
+mod screen_reports;
+
+pub use screen_reports::{MAX_BODY_BYTES as MAX_REPORT_BYTES, REPORT_BURST, REPORTS_PER_SECOND};
 
 use crate::config::Config;
 use crate::engine::Engine;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -134,6 +137,7 @@ pub async fn start(engine: Engine) -> Result<Server, ServerError> {
         hls: RwLock::new(hls::HlsFiles::new(&config.server.hls_dir)),
         assets: assets::Assets::new(assets::dir_beside(&config.path)),
         traffic: Arc::clone(&traffic),
+        report_limiter: screen_reports::ReportLimiter::default(),
     }));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(follow_hls_dir(
@@ -178,6 +182,8 @@ pub(crate) struct Shared {
     hls: RwLock<hls::HlsFiles>,
     assets: assets::Assets,
     traffic: Arc<Traffic>,
+    /// Bounds how often each address may report a screen.
+    report_limiter: screen_reports::ReportLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -256,7 +262,9 @@ fn router(state: AppState) -> Router {
         .route("/screen/{name}", get(pages::screen))
         .route("/watch/{*stream}", get(pages::watch))
         .route("/api/streams", get(api::streams))
+        .route("/api/screens", get(screen_reports::list))
         .route("/api/screens/{name}", get(api::screen))
+        .route("/api/screen-reports", post(screen_reports::report))
         .route("/api/watch/{*stream}", get(api::watch))
         .route("/wall", get(wall::page))
         .route("/wall/thumbnail/{*stream}", get(wall::thumbnail))

@@ -24,6 +24,8 @@ pub enum Focus {
     Output,
     /// The selected stream's state changes.
     History,
+    /// What every screen reports it shows.
+    Screens,
     /// The engine's event log.
     Log,
 }
@@ -34,7 +36,8 @@ impl Focus {
         match self {
             Focus::Streams => Focus::Output,
             Focus::Output => Focus::History,
-            Focus::History => Focus::Log,
+            Focus::History => Focus::Screens,
+            Focus::Screens => Focus::Log,
             Focus::Log => Focus::Streams,
         }
     }
@@ -45,7 +48,8 @@ impl Focus {
             Focus::Streams => Focus::Log,
             Focus::Output => Focus::Streams,
             Focus::History => Focus::Output,
-            Focus::Log => Focus::History,
+            Focus::Screens => Focus::History,
+            Focus::Log => Focus::Screens,
         }
     }
 }
@@ -57,6 +61,8 @@ pub enum Pane {
     Output,
     /// State changes of the selected stream.
     History,
+    /// The screens' reports.
+    Screens,
     /// The engine log.
     Log,
 }
@@ -67,6 +73,7 @@ impl Pane {
             Pane::Output => 0,
             Pane::History => 1,
             Pane::Log => 2,
+            Pane::Screens => 3,
         }
     }
 
@@ -75,6 +82,7 @@ impl Pane {
             Focus::Streams => None,
             Focus::Output => Some(Pane::Output),
             Focus::History => Some(Pane::History),
+            Focus::Screens => Some(Pane::Screens),
             Focus::Log => Some(Pane::Log),
         }
     }
@@ -160,6 +168,8 @@ pub struct Rendered {
     pub history: PaneExtent,
     /// The engine log pane.
     pub log: PaneExtent,
+    /// The screens pane.
+    pub screens: PaneExtent,
 }
 
 impl Rendered {
@@ -168,6 +178,7 @@ impl Rendered {
             Pane::Output => self.output,
             Pane::History => self.history,
             Pane::Log => self.log,
+            Pane::Screens => self.screens,
         }
     }
 }
@@ -192,7 +203,7 @@ pub struct App {
     filter: String,
     filter_editing: bool,
     focus: Focus,
-    scroll: [usize; 3],
+    scroll: [usize; 4],
     popup: Option<Popup>,
     flash: Option<Flash>,
     cpu: CpuHistory,
@@ -220,7 +231,7 @@ impl App {
             filter: String::new(),
             filter_editing: false,
             focus: Focus::Streams,
-            scroll: [0; 3],
+            scroll: [0; 4],
             popup: None,
             flash: None,
             cpu: CpuHistory::default(),
@@ -355,7 +366,7 @@ impl App {
     /// Records what the last frame showed.
     pub fn set_rendered(&mut self, rendered: Rendered) {
         self.rendered = rendered;
-        for pane in [Pane::Output, Pane::History, Pane::Log] {
+        for pane in [Pane::Output, Pane::History, Pane::Log, Pane::Screens] {
             let max = rendered.pane(pane).max_scroll();
             let slot = &mut self.scroll[pane.index()];
             *slot = (*slot).min(max);
@@ -475,6 +486,18 @@ impl App {
                 let Some(stream) = self.target(snapshot, now) else {
                     return Outcome::Nothing;
                 };
+                if !stream.enabled {
+                    // Restarting what the operator stopped would do nothing.
+                    let keys = keymap::binding_of(Action::Toggle)
+                        .map(|b| b.keys_label().replace(' ', " or "))
+                        .unwrap_or_default();
+                    self.flash = Some(Flash {
+                        text: format!("{} is stopped: press {keys} to start it", stream.name),
+                        level: Level::Error,
+                        until: now + FLASH_MILLIS,
+                    });
+                    return Outcome::Nothing;
+                }
                 self.flash_info(format!("{}: restarting", stream.name), now);
                 return Outcome::Send(Command::Restart {
                     stream: stream.name.clone(),

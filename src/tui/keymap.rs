@@ -208,7 +208,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[KeyPress::plain(KeyCode::Tab), KeyPress::char('l')],
         action: Action::NextPane,
-        description: "next pane: streams > output > history > engine log",
+        description: "next pane: streams > output > history > screens > log",
         dangerous: false,
         footer: Some("logs"),
     },

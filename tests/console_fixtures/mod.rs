@@ -4,9 +4,10 @@
 
 use onair::config::{OutputKind, Profile};
 use onair::engine::{
-    ConfigStatus, HostStats, LogEntry, Snapshot, StateChange, StreamSnapshot, StreamState,
-    UnixMillis,
+    ConfigStatus, HostStats, LogEntry, ScreenReport, ScreenState, Snapshot, StateChange,
+    StreamSnapshot, StreamState, UnixMillis,
 };
+use onair::ffmpeg::source_info::{AudioInfo, SourceInfo, VideoInfo};
 
 /// 2025-06-15 15:06:40 UTC.
 pub const NOW: UnixMillis = 1_750_000_000_000;
@@ -52,6 +53,23 @@ pub fn snapshot_at(taken_at: UnixMillis, cam1_cpu: f32) -> Snapshot {
         "[hls @ 0x55d0c0] Opening 'hls/stage/seg-1749992800.ts' for writing".to_string(),
         "[hls @ 0x55d0c0] Opening 'hls/stage/index.m3u8.tmp' for writing".to_string(),
     ];
+    stage.source = Some(SourceInfo {
+        video: Some(VideoInfo {
+            codec: "hevc".to_string(),
+            profile: Some("Main".to_string()),
+            width: 1280,
+            height: 720,
+            fps: Some(25.0),
+        }),
+        audio: Some(AudioInfo {
+            codec: "aac".to_string(),
+            sample_rate: Some(48_000),
+            channels: Some(2),
+            layout: Some("stereo".to_string()),
+        }),
+        keyframe_interval: Some(2.0),
+    });
+    stage.handling = "h264 from hevc".to_string();
     stage.history = vec![
         change(NOW - 7_400_000, "starting"),
         change(NOW - 7_390_000, "running: pid 41001"),
@@ -108,6 +126,7 @@ pub fn snapshot_at(taken_at: UnixMillis, cam1_cpu: f32) -> Snapshot {
         listen: "127.0.0.1:8080".to_string(),
         streams: vec![stage, lobby, program, backstage],
         screens: Vec::new(),
+        screen_reports: screen_reports(),
         log: vec![
             LogEntry {
                 seq: 1,
@@ -132,6 +151,37 @@ pub fn snapshot_at(taken_at: UnixMillis, cam1_cpu: f32) -> Snapshot {
             },
         ],
     }
+}
+
+/// Two screens: one plays, one cannot.
+fn screen_reports() -> Vec<ScreenReport> {
+    let foyer = ScreenReport {
+        id: "a1b2c3d4e5f6".to_string(),
+        address: "10.0.0.21".to_string(),
+        screen: Some("foyer".to_string()),
+        stream: "stage".to_string(),
+        state: ScreenState::Playing,
+        latency: Some(1.24),
+        width: Some(1280),
+        height: Some(720),
+        user_agent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/120".to_string(),
+        since: NOW - 600_000,
+        updated_at: NOW - 2_000,
+        ..ScreenReport::default()
+    };
+    let bar = ScreenReport {
+        id: "f6e5d4c3b2a1".to_string(),
+        address: "10.0.0.22".to_string(),
+        screen: Some("bar".to_string()),
+        state: ScreenState::Lost,
+        error: Some("bufferAppendError".to_string()),
+        latency: None,
+        width: None,
+        height: None,
+        cannot_play_since: Some(NOW - 30_000),
+        ..foyer.clone()
+    };
+    vec![foyer, bar]
 }
 
 /// The snapshot at `NOW`.

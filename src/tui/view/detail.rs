@@ -34,49 +34,79 @@ pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene, rendered: &mut Rendere
     let picture_height = |width: u16| {
         picture::height(scene, stream, width).min(area.height.saturating_sub(3))
     };
-    let (picture_area, output_area, history_area, log_area) = if area.width >= WIDE_COLUMNS {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                .spacing(1)
-                .areas(area);
-        let [picture, rest] = Layout::vertical([
-            Constraint::Length(picture_height(right.width)),
-            Constraint::Min(0),
-        ])
-        .areas(right);
-        let [top, bottom] =
-            Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(rest);
-        (Some(picture), left, top, bottom)
-    } else if area.width >= PICTURE_MIN_TOTAL {
-        let [left, right] = Layout::horizontal([
-            Constraint::Length(PICTURE_COLUMNS),
-            Constraint::Min(0),
-        ])
-        .spacing(1)
-        .areas(area);
-        let [picture, history] = Layout::vertical([
-            Constraint::Length(picture_height(left.width)),
-            Constraint::Min(0),
-        ])
-        .areas(left);
-        let [output, log] =
-            Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(right);
-        (Some(picture), output, history, log)
-    } else {
-        let [a, b, c] = Layout::vertical([
-            Constraint::Percentage(50),
-            Constraint::Percentage(20),
-            Constraint::Percentage(30),
-        ])
-        .areas(area);
-        (None, a, b, c)
-    };
+    // The screens pane takes a line per screen (and its title), within limits.
+    let reports = scene.snapshot.screen_reports.len().max(1) as u16;
+    let (picture_area, output_area, history_area, screens_area, log_area) =
+        if area.width >= WIDE_COLUMNS {
+            let [left, right] =
+                Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                    .spacing(1)
+                    .areas(area);
+            let [picture, rest] = Layout::vertical([
+                Constraint::Length(picture_height(right.width)),
+                Constraint::Min(0),
+            ])
+            .areas(right);
+            let screens_height = (reports + 1).min(rest.height * 3 / 10).max(2);
+            let [top, middle, bottom] = Layout::vertical([
+                Constraint::Percentage(35),
+                Constraint::Length(screens_height),
+                Constraint::Min(0),
+            ])
+            .areas(rest);
+            (Some(picture), left, top, middle, bottom)
+        } else if area.width >= PICTURE_MIN_TOTAL {
+            let [left, right] = Layout::horizontal([
+                Constraint::Length(PICTURE_COLUMNS),
+                Constraint::Min(0),
+            ])
+            .spacing(1)
+            .areas(area);
+            let [picture, history] = Layout::vertical([
+                Constraint::Length(picture_height(left.width)),
+                Constraint::Min(0),
+            ])
+            .areas(left);
+            let screens_height = (reports + 1).min(right.height / 5).max(2);
+            let [output, screens, log] = Layout::vertical([
+                Constraint::Percentage(55),
+                Constraint::Length(screens_height),
+                Constraint::Min(0),
+            ])
+            .areas(right);
+            (Some(picture), output, history, screens, log)
+        } else {
+            let screens_height = (reports + 1).min(area.height / 5).max(2);
+            let [a, b, c, d] = Layout::vertical([
+                Constraint::Percentage(45),
+                Constraint::Percentage(18),
+                Constraint::Length(screens_height),
+                Constraint::Min(0),
+            ])
+            .areas(area);
+            (None, a, b, c, d)
+        };
     if let Some(picture_area) = picture_area {
         picture::draw(frame, picture_area, scene, stream);
     }
     rendered.output = output_pane(frame, output_area, scene, stream);
     rendered.history = history_pane(frame, history_area, scene, stream);
+    rendered.screens = screens_pane(frame, screens_area, scene);
     rendered.log = log_pane(frame, log_area, scene);
+}
+
+fn screens_pane(frame: &mut Frame, area: Rect, scene: &Scene) -> PaneExtent {
+    let scroll = scene.app.scroll(Pane::Screens);
+    let reports = &scene.snapshot.screen_reports;
+    let title: String = super::screens::count_spans(reports, false)
+        .iter()
+        .map(|s| s.content.as_ref())
+        .collect();
+    let block = pane_block(title, scene.app.focus() == Focus::Screens, scroll);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let lines = super::screens::lines(reports, inner.width as usize);
+    scrolled_view(frame, inner, lines, scroll)
 }
 
 /// A pane's frame: a top rule carrying the title, highlighted when focused.
@@ -181,10 +211,12 @@ fn output_pane(
         COMMAND_LINES
     };
     let command_cap = command_cap.min((inner.height as usize).saturating_sub(1).max(1));
-    let command: Vec<Line> = wrap_at_most(&format!("$ {}", stream.command), width, command_cap)
+    let mut command: Vec<Line> = wrap_at_most(&format!("$ {}", stream.command), width, command_cap)
         .into_iter()
         .map(|piece| Line::styled(piece, Style::new().fg(Color::Cyan)))
         .collect();
+    // What the source is and what will not play stay in view above the output.
+    command.extend(source_lines(stream, width));
     let command_height = (command.len() as u16).min(inner.height);
     let [command_area, output_area] =
         Layout::vertical([Constraint::Length(command_height), Constraint::Min(0)]).areas(inner);
@@ -213,6 +245,31 @@ fn output_pane(
         }
     }
     scrolled_view(frame, output_area, lines, scroll)
+}
+
+/// `source: hevc 1280×720 25 fps · aac 48 kHz stereo → video h264 from hevc`,
+/// then every warning.
+fn source_lines(stream: &StreamSnapshot, width: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if let Some(source) = &stream.source {
+        let handling = if stream.handling.is_empty() {
+            String::new()
+        } else {
+            format!(" → video {}", stream.handling)
+        };
+        for piece in wrap(&format!("source: {}{handling}", source.summary()), width) {
+            lines.push(Line::styled(piece, Style::new().fg(Color::Green)));
+        }
+    }
+    for warning in &stream.warnings {
+        for piece in wrap(&format!("warning: {}", clean(warning)), width) {
+            lines.push(Line::styled(
+                piece,
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            ));
+        }
+    }
+    lines
 }
 
 fn history_pane(

@@ -10,6 +10,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+/// Below this width the header counts only the screens that do not play.
+const COMPACT_BELOW: u16 = 120;
+
 /// Lines the header takes.
 pub const HEIGHT: u16 = 2;
 
@@ -83,11 +86,15 @@ fn machine_line(scene: &Scene, width: u16) -> Line<'static> {
                 format::bytes(host.mem_total_bytes)
             )),
         ],
+        if scene.snapshot.screen_reports.is_empty() {
+            vec![
+                value(screens.to_string()),
+                label(if screens == 1 { " screen" } else { " screens" }),
+            ]
+        } else {
+            super::screens::count_spans(&scene.snapshot.screen_reports, width < COMPACT_BELOW)
+        },
         http,
-        vec![
-            value(screens.to_string()),
-            label(if screens == 1 { " screen" } else { " screens" }),
-        ],
         vec![
             label("onair "),
             Span::raw(format!(

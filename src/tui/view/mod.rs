@@ -10,6 +10,7 @@ mod help;
 mod meter;
 mod picture;
 mod popup;
+mod screens;
 mod table;
 mod text;
 
