@@ -218,7 +218,11 @@ fn the_picture_is_drawn_in_its_colours_left_to_right() {
     for (width, height) in [(80, 24), (160, 48)] {
         let terminal = render(width, height, &mut app, &snapshot);
         let cells = picture_cells(&terminal);
-        assert!(cells.len() >= 100, "{width}x{height}: {} cells", cells.len());
+        assert!(
+            cells.len() >= 100,
+            "{width}x{height}: {} cells",
+            cells.len()
+        );
         let left = cells.iter().map(|c| c.0).min().expect("cells");
         let right = cells.iter().map(|c| c.0).max().expect("cells");
         let top = cells.iter().map(|c| c.1).min().expect("cells");
@@ -227,9 +231,17 @@ fn the_picture_is_drawn_in_its_colours_left_to_right() {
             other => panic!("{width}x{height}: not a picture cell: {other:?}"),
         };
         let close = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(x, y)| x.abs_diff(y) < 40);
-        assert!(close(rgb(left), BARS[0]), "white at the left: {:?}", rgb(left));
+        assert!(
+            close(rgb(left), BARS[0]),
+            "white at the left: {:?}",
+            rgb(left)
+        );
         // The last column may blend with the edge.
-        assert!(close(rgb(right - 1), BARS[6]), "blue at the right: {:?}", rgb(right - 1));
+        assert!(
+            close(rgb(right - 1), BARS[6]),
+            "blue at the right: {:?}",
+            rgb(right - 1)
+        );
     }
 }
 
@@ -309,10 +321,7 @@ fn a_wanted_picture_is_the_selected_streams_newer_one() {
     let snapshot = snapshot();
     let app = app(&snapshot);
     // The held picture is the newest: nothing to read.
-    assert_eq!(
-        app.picture().wanted(app.selected_stream(&snapshot)),
-        None
-    );
+    assert_eq!(app.picture().wanted(app.selected_stream(&snapshot)), None);
     let mut newer = snapshot.clone();
     if let Some(thumbnail) = newer.streams[0].thumbnail.as_mut() {
         thumbnail.updated_at = NOW + 1_000;

@@ -206,7 +206,10 @@ mod tests {
         let error = load("[server]\non_alarm = [\"\"]\n")
             .expect_err("invalid")
             .to_string();
-        assert!(error.contains("2:13: on_alarm starts with the program"), "{error}");
+        assert!(
+            error.contains("2:13: on_alarm starts with the program"),
+            "{error}"
+        );
     }
 
     #[test]

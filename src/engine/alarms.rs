@@ -63,7 +63,8 @@ fn seconds(ms: u64) -> String {
 }
 
 impl AlarmWatch {
-    /// Starts watching a run that began producing output at `now`.
+    /// Starts watching a run at `now` (FFmpeg reports black and freeze
+    /// only when they begin, so it is watched from its very first line).
     pub(crate) fn new(settings: AlarmSettings, audio_expected: bool, now: UnixMillis) -> Self {
         AlarmWatch {
             settings,
@@ -78,13 +79,25 @@ impl AlarmWatch {
         }
     }
 
+    /// The run began producing output at `now`: silence (or the lack of
+    /// any audio) counts from then, not from FFmpeg opening its source.
+    pub(crate) fn output_began(&mut self, now: UnixMillis) {
+        if !self.heard_any {
+            self.watching_since = now;
+        }
+    }
+
     /// The alarms raised right now, in the order they were raised.
     pub(crate) fn active(&self) -> &[Alarm] {
         &self.active
     }
 
     /// Takes in one measurement made at `now`.
-    pub(crate) fn observe(&mut self, measurement: &Measurement, now: UnixMillis) -> Vec<AlarmChange> {
+    pub(crate) fn observe(
+        &mut self,
+        measurement: &Measurement,
+        now: UnixMillis,
+    ) -> Vec<AlarmChange> {
         match measurement {
             Measurement::Levels(channels) => {
                 self.heard_any = true;
@@ -326,9 +339,17 @@ mod tests {
     #[test]
     fn black_is_raised_after_its_threshold_and_clears_when_the_picture_is_back() {
         let mut watch = AlarmWatch::new(AlarmSettings::default(), false, T0);
-        assert!(watch.observe(&Measurement::Black(true), T0 + 1_000).is_empty());
+        assert!(
+            watch
+                .observe(&Measurement::Black(true), T0 + 1_000)
+                .is_empty()
+        );
         // Still black: the start time is kept.
-        assert!(watch.observe(&Measurement::Black(true), T0 + 3_000).is_empty());
+        assert!(
+            watch
+                .observe(&Measurement::Black(true), T0 + 3_000)
+                .is_empty()
+        );
         assert_eq!(watch.next_check(), Some(T0 + 6_000));
         assert_eq!(started(&watch.tick(T0 + 6_000)), [AlarmKind::Black]);
         assert!(watch.tick(T0 + 7_000).is_empty(), "raised once");
@@ -423,6 +444,23 @@ mod tests {
         let stopped = watch.stop(T0 + 7_000);
         assert_eq!(ended(&stopped), [AlarmKind::Silent]);
         assert!(watch.active().is_empty());
+    }
+
+    #[test]
+    fn black_reported_before_the_output_began_still_counts() {
+        let mut watch = AlarmWatch::new(AlarmSettings::default(), true, T0);
+        watch.observe(&Measurement::Black(true), T0 + 100);
+        watch.output_began(T0 + 1_000);
+        assert_eq!(watch.next_check(), Some(T0 + 5_100));
+        assert_eq!(started(&watch.tick(T0 + 5_100)), [AlarmKind::Black]);
+        // Silence counts from the output, not from the start of FFmpeg.
+        assert!(
+            watch
+                .tick(T0 + 5_999)
+                .iter()
+                .all(|c| !matches!(c, AlarmChange::Started(_)))
+        );
+        assert_eq!(started(&watch.tick(T0 + 6_000)), [AlarmKind::Silent]);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 
 use super::collector::{Collector, Watched};
 use super::journal::{Journal, Level};
-use super::on_alarm::OnAlarm;
 use super::launch::launch;
+use super::on_alarm::OnAlarm;
 use super::pending::PendingWrites;
 use super::screens::ScreenDesk;
 use super::snapshot::*;

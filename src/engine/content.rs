@@ -23,7 +23,7 @@ pub(crate) struct ContentWatch {
     on_alarm: OnAlarm,
     wakeups: Arc<Wakeups>,
     parser: AnalysisParser,
-    /// Present once the run produces output (alarms count from then on).
+    /// The run's alarms (`None` when the stream has no analysis).
     alarms: Option<AlarmWatch>,
     settings: AlarmSettings,
     audio_expected: bool,
@@ -61,7 +61,9 @@ impl ContentWatch {
             on_alarm,
             wakeups,
             parser: AnalysisParser::new(),
-            alarms: None,
+            alarms: spec
+                .analysis
+                .then(|| AlarmWatch::new(spec.alarms, audio_expected(spec), now_millis())),
             settings: spec.alarms,
             audio_expected: audio_expected(spec),
             run_audio: true,
@@ -74,16 +76,16 @@ impl ContentWatch {
     pub(crate) fn expect_audio(&mut self, audio: bool) {
         self.run_audio = audio;
         self.audio_expected &= audio;
+        if let Some(alarms) = self.alarms.as_mut() {
+            let changes = alarms.set_settings(self.settings, self.audio_expected, now_millis());
+            self.apply(changes);
+        }
     }
 
-    /// The run began producing output: alarms count from now.
+    /// The run began producing output: silence counts from now.
     pub(crate) fn running(&mut self) {
-        if self.analysis && self.alarms.is_none() {
-            self.alarms = Some(AlarmWatch::new(
-                self.settings,
-                self.audio_expected,
-                now_millis(),
-            ));
+        if let Some(alarms) = self.alarms.as_mut() {
+            alarms.output_began(now_millis());
         }
     }
 

@@ -3,9 +3,11 @@
 //! into processes, so the console, headless mode, the HTTP API and a future
 //! remote console all see exactly the same thing.
 
+pub use super::audience::{
+    Alarm, AlarmKind, AudioLevels, ChannelLevel, SILENCE_FLOOR_DBFS, Thumbnail,
+};
 use super::screens::ScreenReport;
 use crate::config::{OutputKind, Profile, ScreenSpec};
-pub use super::audience::{Alarm, AlarmKind, AudioLevels, ChannelLevel, SILENCE_FLOOR_DBFS, Thumbnail};
 use crate::ffmpeg::SourceInfo;
 use serde::{Deserialize, Serialize};
 

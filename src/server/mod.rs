@@ -15,8 +15,8 @@ mod hls;
 mod listener;
 mod metrics;
 mod pages;
-mod wall;
 mod screen_reports;
+mod wall;
 
 pub use screen_reports::{MAX_BODY_BYTES as MAX_REPORT_BYTES, REPORT_BURST, REPORTS_PER_SECOND};
 

@@ -75,7 +75,11 @@ pub(crate) async fn thumbnail(State(state): State<AppState>, Path(name): Path<St
         .and_then(|s| s.thumbnail.as_ref())
         .map(|t| t.path.clone())
     else {
-        return (StatusCode::NOT_FOUND, "no thumbnail for this stream (yet)\n").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            "no thumbnail for this stream (yet)\n",
+        )
+            .into_response();
     };
     match tokio::fs::read(&path).await {
         Ok(bytes) => (

@@ -31,9 +31,8 @@ pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene, rendered: &mut Rendere
         return;
     }
     let stream = scene.app.selected_stream(scene.snapshot);
-    let picture_height = |width: u16| {
-        picture::height(scene, stream, width).min(area.height.saturating_sub(3))
-    };
+    let picture_height =
+        |width: u16| picture::height(scene, stream, width).min(area.height.saturating_sub(3));
     // The screens pane takes a line per screen (and its title), within limits.
     let reports = scene.snapshot.screen_reports.len().max(1) as u16;
     let (picture_area, output_area, history_area, screens_area, log_area) =
@@ -56,12 +55,10 @@ pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene, rendered: &mut Rendere
             .areas(rest);
             (Some(picture), left, top, middle, bottom)
         } else if area.width >= PICTURE_MIN_TOTAL {
-            let [left, right] = Layout::horizontal([
-                Constraint::Length(PICTURE_COLUMNS),
-                Constraint::Min(0),
-            ])
-            .spacing(1)
-            .areas(area);
+            let [left, right] =
+                Layout::horizontal([Constraint::Length(PICTURE_COLUMNS), Constraint::Min(0)])
+                    .spacing(1)
+                    .areas(area);
             let [picture, history] = Layout::vertical([
                 Constraint::Length(picture_height(left.width)),
                 Constraint::Min(0),

@@ -2,10 +2,10 @@
 //! hears. The thumbnail (hidden and shown with `v`), the alarm flags, and
 //! one meter per audio channel with its peak and RMS.
 
-use super::meter;
-use super::text::clean;
 use super::Scene;
 use super::detail::rule;
+use super::meter;
+use super::text::clean;
 use crate::engine::StreamSnapshot;
 use crate::tui::format;
 use ratatui::Frame;
