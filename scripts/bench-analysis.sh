@@ -79,8 +79,8 @@ phase() {
   read -r hb1 ht1 < <(host_jiffies)
   p1=$(proc_jiffies "$onair_pid")
   t1=$(tree_jiffies "$onair_pid")
-  local api
-  api=$(curl -s "http://127.0.0.1:$port/api/streams")
+  local api="$work/api-$analysis.json"
+  curl -s -o "$api" "http://127.0.0.1:$port/api/streams"
   kill -TERM "$onair_pid"
   wait "$onair_pid" || true
   onair_pid=
@@ -88,7 +88,8 @@ phase() {
 import json, sys
 analysis, cores, hz, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 hb0, ht0, hb1, ht1, p0, p1, t0, t1 = map(float, sys.argv[5:13])
-snapshot = json.loads(sys.argv[13])
+with open(sys.argv[13]) as f:
+    snapshot = json.load(f)
 host_cores = (hb1 - hb0) / (ht1 - ht0) * cores
 onair_pct = (p1 - p0) / hz / secs * 100
 tree_cores = (t1 - t0) / hz / secs
@@ -104,8 +105,13 @@ EOF
 }
 
 echo "$STREAMS copy-mode streams, warm-up ${WARMUP} s, measured over ${SECS} s per phase"
-off_line=$(phase false | tee /dev/stderr | awk '/^RESULT/')
-on_line=$(phase true | tee /dev/stderr | awk '/^RESULT/')
+# Each phase runs in this shell, so that the trap stops its onair whatever happens.
+phase false > "$work/off.txt"
+grep -v '^RESULT' "$work/off.txt"
+phase true > "$work/on.txt"
+grep -v '^RESULT' "$work/on.txt"
+off_line=$(grep '^RESULT' "$work/off.txt")
+on_line=$(grep '^RESULT' "$work/on.txt")
 python3 - $off_line $on_line <<'EOF'
 import sys
 _, _, off, _, _, off_tree, _, _, on, onair, speed, on_tree = sys.argv[1:13]

@@ -2,7 +2,7 @@
 //! kind and output kind. Never a shell string: each argument is its own item.
 //!
 //! Two traps of FFmpeg are avoided by construction: no option ever follows
-//! the output URL (FFmpeg only warns and may ignore it), and no encoder
+//! the last output URL (FFmpeg only warns and may ignore it), and no encoder
 //! option (`-preset`, `-tune`, keyframes) is emitted with `-c:v copy`, where
 //! FFmpeg silently ignores it.
 
