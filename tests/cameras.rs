@@ -112,12 +112,16 @@ async fn an_h264_camera_plays_on_screens_copied_and_encoded_on_both_profiles() {
         };
         assert_eq!(s.handling, expected, "{name}");
         assert!(s.warnings.is_empty(), "{name}: {:?}", s.warnings);
+        let history = onair
+            .engine
+            .details(name)
+            .map(|d| d.history)
+            .unwrap_or_default();
         assert!(
-            s.history
+            history
                 .iter()
                 .any(|c| c.text.starts_with("source: h264 320×180 15 fps")),
-            "{name}: {:?}",
-            s.history
+            "{name}: {history:?}"
         );
     }
     // The camera's keyframe interval, measured on what the copy writes.
@@ -268,12 +272,12 @@ async fn an_h265_camera_plays_with_auto_and_explicit_copy_warns_and_its_screen_s
         .expect("report");
     assert!(report.error.is_some(), "{report:?}");
     // And the operator is told, with the hint.
-    let told = wait_for(
+    wait_for(
         &onair.engine,
         Duration::from_secs(20),
         "a log line about the dark screen",
-        |s| {
-            s.log.iter().any(|e| {
+        |_| {
+            onair.engine.log_since(0).iter().any(|e| {
                 e.level == "error"
                     && e.text
                         .starts_with("screen copy (127.0.0.1) cannot play copy")
@@ -281,9 +285,10 @@ async fn an_h265_camera_plays_with_auto_and_explicit_copy_warns_and_its_screen_s
         },
     )
     .await;
-    let line = told
-        .log
-        .iter()
+    let line = onair
+        .engine
+        .log_since(0)
+        .into_iter()
         .find(|e| {
             e.text
                 .starts_with("screen copy (127.0.0.1) cannot play copy")

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use onair::engine::{Command, Engine, EngineError, EngineOptions, Snapshot, Timings};
+use onair::engine::{Command, Engine, EngineError, EngineOptions, Timings};
 use std::time::{Duration, Instant};
 
 fn three_streams() -> TempConfig {
@@ -56,7 +56,7 @@ async fn killing_one_ffmpeg_restarts_only_that_stream() {
     .await;
     eprintln!("fast running again after {:?}", killed_at.elapsed());
     // Restarted after the first backoff step, not after a longer one.
-    assert_eq!(delays(&after, "fast"), ["0.5 s"]);
+    assert_eq!(delays(&engine, "fast"), ["0.5 s"]);
     assert_eq!(running_pid(&after, "calm"), Some(bystander));
     assert_eq!(stream(&after, "fast").restarts, 1);
     assert_eq!(stream(&after, "calm").restarts, 0);
@@ -98,13 +98,15 @@ async fn a_frozen_ffmpeg_is_detected_as_stalled_and_restarted() {
     assert!(back_in >= Duration::from_secs(3), "took {back_in:?}");
     assert_eq!(stream(&after, "frozen").stalls, 1);
     assert!(!alive(pid), "the frozen process was not killed");
+    let history = engine
+        .details("frozen")
+        .map(|d| d.history)
+        .unwrap_or_default();
     assert!(
-        stream(&after, "frozen")
-            .history
+        history
             .iter()
             .any(|h| h.text == "stalled: no progress for 4 s, killing"),
-        "{:?}",
-        stream(&after, "frozen").history
+        "{history:?}"
     );
     engine.send(Command::Shutdown);
     task.wait().await;
@@ -200,29 +202,31 @@ async fn shutdown_lets_every_ffmpeg_finish_its_output() {
     assert_eq!(pids.len(), 2);
     let asked = Instant::now();
     engine.send(Command::Shutdown);
-    let mut rx = engine.subscribe();
     task.wait().await;
     eprintln!("shutdown took {:?}", asked.elapsed());
     for pid in pids {
         assert!(!alive(pid), "ffmpeg {pid} survived the shutdown");
     }
-    let last = rx.borrow_and_update().clone();
-    let finished = last
-        .log
+    let log = engine.log_since(0);
+    let finished = log
         .iter()
         .filter(|e| e.text == "ffmpeg finished its output and exited")
         .count();
-    assert_eq!(finished, 2, "{:#?}", last.log);
+    assert_eq!(finished, 2, "{log:#?}");
     // A finished HLS playlist ends with the end tag (what `q` buys over a kill).
     let playlist =
         std::fs::read_to_string(config.hls("fast").join("index.m3u8")).expect("playlist");
     assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
 }
 
+/// A stream's state changes so far.
+fn history(engine: &Engine, name: &str) -> Vec<onair::engine::StateChange> {
+    engine.details(name).map(|d| d.history).unwrap_or_default()
+}
+
 /// The times (ms) of a stream's state changes whose text starts with `prefix`.
-fn changes_at(snapshot: &Snapshot, name: &str, prefix: &str) -> Vec<u64> {
-    stream(snapshot, name)
-        .history
+fn changes_at(engine: &Engine, name: &str, prefix: &str) -> Vec<u64> {
+    history(engine, name)
         .iter()
         .filter(|h| h.text.starts_with(prefix))
         .map(|h| h.at)
@@ -236,19 +240,18 @@ async fn an_unreachable_source_retries_with_growing_delays_and_says_why() {
         "[[stream]]\nname = \"dead\"\ninput = \"rtmp://127.0.0.1:{port}/live/nothing\"\n"
     )));
     let (engine, task) = start(&config);
-    let s = wait_for(&engine, Duration::from_secs(30), "a fourth start", |s| {
-        changes_at(s, "dead", "starting").len() >= 4
+    let s = wait_for(&engine, Duration::from_secs(30), "a fourth start", |_| {
+        changes_at(&engine, "dead", "starting").len() >= 4
     })
     .await;
     // Each wait between two starts is at least the backoff of its attempt
     // (0.5 s, 1 s, 2 s), so the gaps grow; load only makes them longer.
-    let starts = changes_at(&s, "dead", "starting");
+    let starts = changes_at(&engine, "dead", "starting");
     let gaps: Vec<u64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
     for (i, gap) in gaps.iter().enumerate() {
         assert!(*gap >= 500 << i, "wait {i} was {gap} ms: {gaps:?}");
     }
-    let retries: Vec<String> = stream(&s, "dead")
-        .history
+    let retries: Vec<String> = history(&engine, "dead")
         .iter()
         .filter(|h| h.text.starts_with("retrying"))
         .map(|h| h.text.clone())
@@ -269,9 +272,8 @@ async fn an_unreachable_source_retries_with_growing_delays_and_says_why() {
 }
 
 /// The restart delays announced so far, in seconds.
-fn delays(snapshot: &Snapshot, name: &str) -> Vec<String> {
-    stream(snapshot, name)
-        .history
+fn delays(engine: &Engine, name: &str) -> Vec<String> {
+    history(engine, name)
         .iter()
         .filter_map(|h| h.text.strip_prefix("retrying: restart in "))
         .map(str::to_string)
@@ -308,11 +310,11 @@ async fn only_time_with_progress_resets_the_restart_delay() {
     // attempt 2, not a reset.
     let frozen = running(&engine, Some(first)).await;
     kill(frozen, libc::SIGSTOP);
-    let s = wait_for(&engine, Duration::from_secs(20), "the stall", |s| {
-        delays(s, "cam").len() == 2
+    let s = wait_for(&engine, Duration::from_secs(20), "the stall", |_| {
+        delays(&engine, "cam").len() == 2
     })
     .await;
-    assert_eq!(delays(&s, "cam"), ["0.5 s", "1.0 s"]);
+    assert_eq!(delays(&engine, "cam"), ["0.5 s", "1.0 s"]);
     assert_eq!(stream(&s, "cam").stalls, 1);
 
     // A run with more than 3 s of progress, then killed: back to attempt 1.
@@ -323,11 +325,11 @@ async fn only_time_with_progress_resets_the_restart_delay() {
     })
     .await;
     kill(healthy, libc::SIGKILL);
-    let s = wait_for(&engine, Duration::from_secs(20), "the third retry", |s| {
-        delays(s, "cam").len() == 3
+    wait_for(&engine, Duration::from_secs(20), "the third retry", |_| {
+        delays(&engine, "cam").len() == 3
     })
     .await;
-    assert_eq!(delays(&s, "cam"), ["0.5 s", "1.0 s", "0.5 s"]);
+    assert_eq!(delays(&engine, "cam"), ["0.5 s", "1.0 s", "0.5 s"]);
     engine.send(Command::Shutdown);
     task.wait().await;
 }
@@ -382,13 +384,10 @@ async fn an_hls_directory_that_cannot_be_prepared_is_retried_until_it_can() {
     .await;
     let error = stream(&s, "cam").last_error.clone().unwrap_or_default();
     assert!(error.contains("cannot create"), "{error}");
+    let history = engine.details("cam").map(|d| d.history).unwrap_or_default();
     assert!(
-        !stream(&s, "cam")
-            .history
-            .iter()
-            .any(|h| h.text.starts_with("failed")),
-        "{:?}",
-        stream(&s, "cam").history
+        !history.iter().any(|h| h.text.starts_with("failed")),
+        "{history:?}"
     );
 
     // The operator clears the way: the stream comes up on its own.

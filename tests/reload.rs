@@ -79,13 +79,11 @@ async fn changing_one_streams_profile_restarts_only_that_stream() {
         "beta's new ffmpeg started {:?} after the save",
         saved.elapsed()
     );
+    let log = engine.log_since(0);
     assert!(
-        after
-            .log
-            .iter()
+        log.iter()
             .any(|e| e.text == "streams.toml reloaded: restart beta"),
-        "{:#?}",
-        after.log
+        "{log:#?}"
     );
     assert_eq!(
         stream(&after, "beta").profile,
@@ -233,8 +231,9 @@ async fn a_key_toggle_changes_the_file_by_exactly_that_value() {
         &engine,
         Duration::from_secs(5),
         "the reload of our own write",
-        |s| {
-            s.log
+        |_| {
+            engine
+                .log_since(0)
                 .iter()
                 .any(|e| e.text == "streams.toml reloaded: no change")
         },
@@ -367,12 +366,11 @@ async fn a_save_naming_a_missing_ffmpeg_or_an_unwritable_hls_dir_is_refused_and_
             error.starts_with(&format!("{}:{expected}", config.path.display())),
             "{error}"
         );
+        let log = engine.log_since(0);
         assert!(
-            s.log
-                .iter()
+            log.iter()
                 .any(|e| e.text.contains("(the running streams carry on)")),
-            "{:#?}",
-            s.log
+            "{log:#?}"
         );
         assert_eq!(pids(&s), before, "a refused save moved a stream");
         assert!(is_running(&s, "solo"));
@@ -493,28 +491,29 @@ async fn a_change_the_disk_refuses_is_kept_in_force_and_written_once_it_can_be()
         stream: "solo".into(),
     });
     let kept = vec!["solo: enabled = false".to_string()];
-    let s = wait_for(&engine, Duration::from_secs(10), "the change kept", |s| {
+    wait_for(&engine, Duration::from_secs(10), "the change kept", |s| {
         stream(s, "solo").state.label() == "stopped" && s.config.pending_writes == kept
     })
     .await;
+    let log = engine.log_since(0);
     assert!(
-        s.log.iter().any(|e| e.text.contains("the change is kept")),
-        "{:#?}",
-        s.log
+        log.iter().any(|e| e.text.contains("the change is kept")),
+        "{log:#?}"
     );
     assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
 
     // A reload while the disk still refuses: the change stays in force.
-    let reloads = |s: &Snapshot| {
-        s.log
+    let reloads = || {
+        engine
+            .log_since(0)
             .iter()
             .filter(|e| e.text.starts_with("streams.toml reloaded"))
             .count()
     };
-    let before = reloads(&engine.snapshot());
+    let before = reloads();
     engine.send(Command::Reload);
-    let s = wait_for(&engine, Duration::from_secs(10), "a reload", |s| {
-        reloads(s) > before
+    let s = wait_for(&engine, Duration::from_secs(10), "a reload", |_| {
+        reloads() > before
     })
     .await;
     assert_eq!(s.config.pending_writes, kept);

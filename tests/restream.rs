@@ -158,15 +158,19 @@ async fn shut_down(engine: Engine, task: EngineTask) {
 }
 
 /// The console drawn from `snapshot` once per row, each row selected in turn.
-fn console_screens(snapshot: &Snapshot) -> Vec<String> {
+fn console_screens(engine: &Engine, snapshot: &Snapshot) -> Vec<String> {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use onair::tui::{app::App, view};
     use ratatui::{Terminal, backend::TestBackend};
     let server = onair::server::ServerStats::default();
     let mut app = App::new();
     app.observe(snapshot);
+    app.observe_log(&engine.log_since(0), snapshot.taken_at);
     let mut screens = Vec::new();
     for _ in &snapshot.streams {
+        if let Some(details) = app.selected().and_then(|name| engine.details(name)) {
+            app.observe_details(details);
+        }
         let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("test terminal");
         let scene = view::Scene {
             snapshot,
@@ -402,9 +406,10 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
         |s| {
             for (i, name) in ["program/alpha", "program/beta"].into_iter().enumerate() {
                 retried[i] |= state(s, name) == "retrying";
-                complained[i] |= s
-                    .stream(name)
-                    .is_some_and(|r| r.stderr_tail.iter().any(|l| l.contains("/live/****")));
+                complained[i] |= s.stream(name).is_some()
+                    && engine
+                        .details(name)
+                        .is_some_and(|d| d.stderr.iter().any(|l| l.contains("/live/****")));
             }
             retried == [true, true] && complained == [true, true]
         },
@@ -412,7 +417,7 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     .await;
     // What the operator sees in the console meanwhile: every row selected
     // in turn, so the detail panes show each command, stderr and history.
-    let screens = console_screens(&during_outage);
+    let screens = console_screens(&engine, &during_outage);
     assert!(
         screens.iter().any(|screen| screen.contains("/live/****")),
         "the console shows the masked destinations:\n{}",
@@ -438,10 +443,10 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     for name in ["program/alpha", "program/beta"] {
         let r = common::stream(&snapshot, name);
         assert!(r.restarts >= 1, "{name} counted no restart");
+        let history = engine.details(name).map(|d| d.history).unwrap_or_default();
         assert!(
-            r.history.iter().any(|h| h.text.starts_with("retrying")),
-            "{name}'s history has no retrying: {:?}",
-            r.history
+            history.iter().any(|h| h.text.starts_with("retrying")),
+            "{name}'s history has no retrying: {history:?}"
         );
         let error = r.last_error.as_deref().unwrap_or_default();
         assert!(

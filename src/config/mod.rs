@@ -5,6 +5,7 @@
 //! absolute, and every mistake already reported with its `FILE:LINE:COL`.
 
 mod alarms;
+mod access;
 mod diff;
 mod expand;
 mod load;
@@ -16,6 +17,7 @@ mod urls;
 mod write_back;
 
 pub use alarms::AlarmSettings;
+pub use access::OperatorAllow;
 pub use diff::{Plan, diff};
 pub use load::{load_file, load_str};
 pub use problem::{ConfigError, Place, Problem};
@@ -349,6 +351,8 @@ pub struct ServerSettings {
     pub hls_dir_at: Option<Place>,
     /// Program and arguments run on alarms and failures (empty: none).
     pub on_alarm: Vec<String>,
+    /// Who may see operator data over HTTP (default: this machine only).
+    pub operator_allow: OperatorAllow,
 }
 
 /// A valid `streams.toml`, resolved.

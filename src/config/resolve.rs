@@ -41,14 +41,28 @@ impl Resolver<'_> {
         });
     }
 
-    /// Expands `${VAR}` in a string value; `$${` stands for a literal `${`.
+    /// Expands `${VAR}` in a value that is shown as written: a path, an
+    /// address, the text of an overlay. `$${` stands for a literal `${`.
     pub(super) fn expand(&mut self, value: &Text) -> String {
+        self.expand_keeping(value, false)
+    }
+
+    /// Expands `${VAR}` in a value that may carry a key or a password (a
+    /// URL, extra FFmpeg arguments): what came from the environment is
+    /// masked wherever onair shows, logs or serves text.
+    pub(super) fn expand_secret(&mut self, value: &Text) -> String {
+        self.expand_keeping(value, true)
+    }
+
+    fn expand_keeping(&mut self, value: &Text, secret: bool) -> String {
         let expanded = expand::expand(value.get_ref(), self.env);
         for (piece, message) in expanded.problems {
             let offset = self.offset_of(value, &piece);
             self.problem(offset, message);
         }
-        self.secrets.extend(expanded.secrets);
+        if secret {
+            self.secrets.extend(expanded.secrets);
+        }
         expanded.value
     }
 
@@ -62,8 +76,13 @@ impl Resolver<'_> {
             .map_or(span.start, |i| span.start + i)
     }
 
+    /// Expands extra FFmpeg arguments (secret: they may carry a token).
     pub(super) fn expand_list(&mut self, values: &Option<Vec<Text>>) -> Vec<String> {
-        values.iter().flatten().map(|v| self.expand(v)).collect()
+        values
+            .iter()
+            .flatten()
+            .map(|v| self.expand_secret(v))
+            .collect()
     }
 
     pub(super) fn resolve(&mut self, file: schema::File, path: &Path) -> Config {
@@ -170,6 +189,21 @@ impl Resolver<'_> {
             None => PathBuf::from("ffmpeg"),
         };
         let on_alarm = self.on_alarm(&section.on_alarm);
+        let operator_allow = match &section.operator_allow {
+            None => OperatorAllow::default(),
+            Some(entries) => {
+                let values: Vec<String> = entries.iter().map(|e| self.expand(e)).collect();
+                OperatorAllow::parse(values.iter().map(String::as_str)).unwrap_or_else(
+                    |(index, bad)| {
+                        self.problem(
+                            entries[index].span().start,
+                            format!("`{bad}` is not an address or network: write e.g. \"192.168.1.20\" or \"192.168.1.0/24\""),
+                        );
+                        OperatorAllow::default()
+                    },
+                )
+            }
+        };
         let place =
             |text: &Option<Text>| text.as_ref().map(|t| Place::of(self.text, t.span().start));
         ServerSettings {
@@ -178,6 +212,7 @@ impl Resolver<'_> {
             ffmpeg,
             ffmpeg_at: place(&section.ffmpeg),
             hls_dir_at: place(&section.hls_dir),
+            operator_allow,
             on_alarm,
         }
     }

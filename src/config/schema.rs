@@ -42,6 +42,8 @@ pub struct ServerSection {
     pub ffmpeg: Option<Text>,
     /// Seconds without progress before a stream counts as stalled.
     pub stall_timeout: Option<Spanned<f64>>,
+    /// Addresses and networks that may see operator data over HTTP.
+    pub operator_allow: Option<Vec<Text>>,
     /// A program (and its arguments, no shell) run on alarms and failures.
     pub on_alarm: Option<Vec<Text>>,
     /// Levels, black/freeze detection and thumbnails for every stream

@@ -15,7 +15,7 @@ fn url_password(rest: &str) -> Option<&str> {
 
 impl Resolver<'_> {
     pub(super) fn input(&mut self, text: &Text) -> Input {
-        let value = self.expand(text);
+        let value = self.expand_secret(text);
         if let Some(graph) = value.strip_prefix("lavfi:") {
             if graph.trim().is_empty() {
                 self.problem(
@@ -70,7 +70,7 @@ impl Resolver<'_> {
         literal_keys: &mut Vec<String>,
         stream: &str,
     ) -> Output {
-        let value = self.expand(text);
+        let value = self.expand_secret(text);
         if value == "hls" {
             return Output::Hls;
         }

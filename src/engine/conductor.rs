@@ -7,6 +7,7 @@ use super::journal::{Journal, Level};
 use super::launch::launch;
 use super::on_alarm::OnAlarm;
 use super::pending::PendingWrites;
+use super::roster::Roster;
 use super::screens::ScreenDesk;
 use super::snapshot::*;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
@@ -123,6 +124,16 @@ impl Conductor {
         conductor
     }
 
+    /// The event log, for the engine's handles.
+    pub(crate) fn journal(&self) -> Journal {
+        self.journal.clone()
+    }
+
+    /// The streams' details, for the engine's handles.
+    pub(crate) fn roster(&self) -> Roster {
+        Roster::new(self.watched.subscribe())
+    }
+
     fn spawn_slot(&self, config: &Config, spec: &config::StreamSpec) -> Slot {
         let launch = launch(config, spec, &self.secrets);
         let status = Arc::new(Mutex::new(StreamStatus::new(launch.clone())));
@@ -150,7 +161,8 @@ impl Conductor {
         Arc::clone(&self.screens)
     }
 
-    /// Hands the collector the streams to measure.
+    /// Hands the collector the streams to measure (and the engine's
+    /// handles the streams whose details they read).
     fn watch_slots(&self) {
         self.watched
             .send_replace(self.slots.iter().map(|s| Arc::clone(&s.status)).collect());
@@ -242,7 +254,7 @@ impl Conductor {
             listen: self.config.server.listen.to_string(),
             streams,
             screens: self.config.screens.clone(),
-            log: self.journal.entries(),
+            log_seq: self.journal.last_seq(),
             screen_reports: self.screens.reports(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
@@ -539,8 +551,8 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         restarts: s.restarts,
         stalls: s.stalls,
         last_error: s.last_error.clone(),
-        stderr_tail: s.stderr.iter().cloned().collect(),
-        history: s.history.iter().cloned().collect(),
+        last_change: s.history.back().cloned(),
+        details_seq: s.details_seq,
         source: s.source.clone(),
         handling: s
             .handling

@@ -12,6 +12,7 @@ mod journal;
 mod launch;
 mod on_alarm;
 mod pending;
+mod roster;
 mod screens;
 mod snapshot;
 mod source;
@@ -124,6 +125,8 @@ pub struct Engine {
     commands: mpsc::UnboundedSender<Command>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     config: watch::Receiver<Arc<Config>>,
+    journal: journal::Journal,
+    roster: roster::Roster,
     screens: Arc<screens::ScreenDesk>,
 }
 
@@ -161,6 +164,8 @@ impl Engine {
         let (config_tx, config_rx) = watch::channel(Arc::new(config.clone()));
         let conductor =
             conductor::Conductor::new(config, options, timings, spawner, config_tx, snapshot_tx);
+        let journal = conductor.journal();
+        let roster = conductor.roster();
         let screens = conductor.screen_desk();
         let task = tokio::spawn(conductor.run(command_rx));
         Ok((
@@ -168,6 +173,8 @@ impl Engine {
                 commands: command_tx,
                 snapshots: snapshot_rx,
                 config: config_rx,
+                journal,
+                roster,
                 screens,
             },
             EngineTask(task),
@@ -187,6 +194,18 @@ impl Engine {
     /// The latest snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         Arc::clone(&self.snapshots.borrow())
+    }
+
+    /// The engine log's entries newer than `seq` (every kept entry for 0),
+    /// oldest first. Snapshots carry the newest number as `log_seq`.
+    pub fn log_since(&self, seq: u64) -> Vec<LogEntry> {
+        self.journal.since(seq)
+    }
+
+    /// One stream's stderr tail and state history, as they are now. A UI
+    /// that shows them asks again when the stream's `details_seq` changes.
+    pub fn details(&self, stream: &str) -> Option<StreamDetails> {
+        self.roster.details(stream)
     }
 
     /// The running config (after the last valid reload and key changes).

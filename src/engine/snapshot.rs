@@ -117,10 +117,13 @@ pub struct StreamSnapshot {
     pub stalls: u32,
     /// The last error FFmpeg printed or the reason of the last exit (masked).
     pub last_error: Option<String>,
-    /// The last lines FFmpeg printed on stderr (masked), oldest first.
-    pub stderr_tail: Vec<String>,
-    /// Recent state changes, oldest first.
-    pub history: Vec<StateChange>,
+    /// The newest state change (the table's "last event").
+    #[serde(default)]
+    pub last_change: Option<StateChange>,
+    /// Changes whenever this stream's [`StreamDetails`] (stderr tail,
+    /// history) change: a UI showing them asks for them again then.
+    #[serde(default)]
+    pub details_seq: u64,
     /// What the source sends, once FFmpeg has opened it.
     #[serde(default)]
     pub source: Option<SourceInfo>,
@@ -194,6 +197,24 @@ pub struct LogEntry {
     pub text: String,
 }
 
+/// The heavy part of one stream's picture: what only a UI that shows this
+/// stream needs. Snapshots carry [`StreamSnapshot::details_seq`] instead,
+/// so a UI asks for these (see `Engine::details`) only when they changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamDetails {
+    /// The stream.
+    pub name: String,
+    /// Equals the stream's `details_seq` at the time these were read.
+    #[serde(default)]
+    pub seq: u64,
+    /// The last lines FFmpeg printed on stderr (masked), oldest first.
+    #[serde(default)]
+    pub stderr: Vec<String>,
+    /// Recent state changes, oldest first.
+    #[serde(default)]
+    pub history: Vec<StateChange>,
+}
+
 /// The whole picture.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -211,8 +232,10 @@ pub struct Snapshot {
     pub streams: Vec<StreamSnapshot>,
     /// Every screen, in file order.
     pub screens: Vec<ScreenSpec>,
-    /// Recent engine events, oldest first.
-    pub log: Vec<LogEntry>,
+    /// The number of the newest engine log entry: a UI reads the entries it
+    /// has not seen with `Engine::log_since`.
+    #[serde(default)]
+    pub log_seq: u64,
     /// What every open screen page says it shows, in the order they appeared.
     #[serde(default)]
     pub screen_reports: Vec<ScreenReport>,

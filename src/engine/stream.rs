@@ -95,6 +95,10 @@ pub(crate) struct StreamStatus {
     pub last_error: Option<String>,
     pub stderr: VecDeque<String>,
     pub history: VecDeque<StateChange>,
+    /// Counts changes of `stderr` and `history`, so a UI re-reads them
+    /// only when they changed: change them only through `record_change`,
+    /// `record_stderr` and `clear_stderr`.
+    pub details_seq: u64,
     pub cpu_percent: Option<f32>,
     pub rss_bytes: Option<u64>,
     /// Output bitrate read from the HLS segments (FFmpeg reports none for HLS).
@@ -126,6 +130,7 @@ impl StreamStatus {
             last_error: None,
             stderr: VecDeque::new(),
             history: VecDeque::new(),
+            details_seq: 0,
             cpu_percent: None,
             rss_bytes: None,
             hls_kbps: None,
@@ -136,6 +141,34 @@ impl StreamStatus {
             alarms: Vec::new(),
             thumbnail: None,
         }
+    }
+
+    /// Records a state change in the history (the newest `HISTORY_KEPT`),
+    /// and tells the UIs showing this stream's details to read them again.
+    pub(crate) fn record_change(&mut self, text: String) {
+        self.history.push_back(StateChange {
+            at: now_millis(),
+            text,
+        });
+        while self.history.len() > HISTORY_KEPT {
+            self.history.pop_front();
+        }
+        self.details_seq += 1;
+    }
+
+    /// Keeps one (masked) stderr line (the newest `STDERR_KEPT`).
+    pub(crate) fn record_stderr(&mut self, line: String) {
+        self.stderr.push_back(line);
+        while self.stderr.len() > STDERR_KEPT {
+            self.stderr.pop_front();
+        }
+        self.details_seq += 1;
+    }
+
+    /// Forgets the previous run's stderr.
+    pub(crate) fn clear_stderr(&mut self) {
+        self.stderr.clear();
+        self.details_seq += 1;
     }
 }
 
@@ -256,13 +289,7 @@ impl StreamTask {
                 s.hls_kbps = None;
             }
             s.state = state;
-            s.history.push_back(StateChange {
-                at: now_millis(),
-                text,
-            });
-            while s.history.len() > HISTORY_KEPT {
-                s.history.pop_front();
-            }
+            s.record_change(text);
         });
         self.wakeups.urgent.notify_one();
     }
@@ -452,7 +479,7 @@ impl StreamTask {
         let shown = self.mask(&ffmpeg::display_command(&argv, &self.launch.secrets));
         self.update(|s| {
             s.progress = None;
-            s.stderr.clear();
+            s.clear_stderr();
             s.handling = Some(handling);
             s.shown_command = Some(shown);
         });
@@ -617,15 +644,7 @@ impl StreamTask {
             let text = format!("source: {}", source.summary());
             self.journal
                 .record(Level::Info, Some(&self.name), text.clone());
-            self.update(|s| {
-                s.history.push_back(StateChange {
-                    at: now_millis(),
-                    text,
-                });
-                while s.history.len() > HISTORY_KEPT {
-                    s.history.pop_front();
-                }
-            });
+            self.update(|s| s.record_change(text));
         }
         let old_warnings = self
             .status
@@ -668,12 +687,7 @@ impl StreamTask {
             let shown = errors.push(text).to_string();
             self.update(|s| s.last_error = Some(shown));
         }
-        self.update(|s| {
-            s.stderr.push_back(masked);
-            while s.stderr.len() > STDERR_KEPT {
-                s.stderr.pop_front();
-            }
-        });
+        self.update(|s| s.record_stderr(masked));
     }
 
     async fn stop(

@@ -5,6 +5,7 @@
 //! everything else: up or not, restarts, stalls, CPU, memory, frame rate and
 //! bitrate per stream, and how much the screens pull.
 
+use super::access::Operator;
 use super::{AppState, Traffic};
 use crate::engine::{AlarmKind, AudioLevels, ChannelLevel, Snapshot, StreamSnapshot, StreamState};
 use axum::body::{Body, HttpBody};
@@ -111,8 +112,8 @@ fn count_body(response: Response, head: bool, traffic: Arc<Traffic>) -> Response
     Response::from_parts(parts, Body::from_stream(counted))
 }
 
-/// `GET /metrics`.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`, for operator addresses only.
+pub(crate) async fn metrics(_: Operator, State(state): State<AppState>) -> Response {
     let snapshot = state.engine.snapshot();
     let text = render(&snapshot, &state.traffic);
     (

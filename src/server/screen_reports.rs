@@ -11,6 +11,7 @@
 //! the engine bounds how many pages it follows.
 
 use super::AppState;
+use super::access::Operator;
 use super::api::masked_json;
 use super::metrics::{family, label};
 use crate::engine::{ReportRefused, ScreenReport, ScreenState};
@@ -197,8 +198,9 @@ pub(crate) async fn report(
     }
 }
 
-/// `GET /api/screens`: every screen page that reports, with what it shows.
-pub(crate) async fn list(State(state): State<AppState>) -> Response {
+/// `GET /api/screens`: every screen page that reports, with what it shows
+/// (addresses, user agents): operator data.
+pub(crate) async fn list(_: Operator, State(state): State<AppState>) -> Response {
     let snapshot = state.engine.snapshot();
     let config = state.engine.config();
     let mut response = Json(masked_json(&snapshot.screen_reports, &config.secrets)).into_response();

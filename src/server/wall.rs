@@ -5,6 +5,7 @@
 //! new one was written, so the browser never decodes video.
 
 use super::AppState;
+use super::access::Operator;
 use crate::engine::{Alarm, AudioLevels, Snapshot, UnixMillis};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -55,8 +56,8 @@ pub(crate) fn wall_view(snapshot: &Snapshot) -> WallView {
     }
 }
 
-/// `GET /wall`.
-pub(crate) async fn page(State(state): State<AppState>) -> Response {
+/// `GET /wall` (operator addresses only).
+pub(crate) async fn page(_: Operator, State(state): State<AppState>) -> Response {
     match state.assets.text("wall.html").await {
         Some(html) => (
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
@@ -67,8 +68,13 @@ pub(crate) async fn page(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /wall/thumbnail/<stream>`: the stream's latest thumbnail.
-pub(crate) async fn thumbnail(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+/// `GET /wall/thumbnail/<stream>`: the stream's latest thumbnail (operator
+/// addresses only).
+pub(crate) async fn thumbnail(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Response {
     let snapshot = state.engine.snapshot();
     let Some(path) = snapshot
         .stream(&name)
@@ -113,7 +119,7 @@ mod tests {
             pid: Some(7),
             analysis: true,
             command: "ffmpeg -i rtsp://secret@cam/".to_string(),
-            stderr_tail: vec!["noise".to_string()],
+            last_error: Some("noise".to_string()),
             alarms: vec![Alarm {
                 kind: AlarmKind::Black,
                 since: 5,

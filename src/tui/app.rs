@@ -9,8 +9,15 @@
 use super::history::CpuHistory;
 use super::keymap::{self, Action};
 use super::picture::Picture;
-use crate::engine::{AlarmKind, Command, Snapshot, StreamSnapshot, StreamState, UnixMillis};
+use crate::engine::{
+    AlarmKind, Command, LogEntry, Snapshot, StreamDetails, StreamSnapshot, StreamState,
+    UnixMillis,
+};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::collections::VecDeque;
+
+/// Engine log entries the console keeps for its log pane.
+pub const LOG_KEPT: usize = 200;
 
 /// How long a flash line stays in the footer.
 pub const FLASH_MILLIS: u64 = 4_000;
@@ -95,8 +102,10 @@ pub enum Outcome {
     Nothing,
     /// Send this to the engine.
     Send(Command),
-    /// The operator confirmed quitting: return and let the engine stop.
-    Quit,
+    /// Leave the console; the engine and every stream keep running.
+    Detach,
+    /// Stop every stream and the engine, then leave.
+    StopEngine,
 }
 
 /// A question that must be answered before something irreversible.
@@ -119,6 +128,18 @@ pub enum Popup {
     Help,
     /// A y/n question.
     Confirm(Confirm),
+    /// What `q` asks: detach, or stop everything.
+    Leave(Leave),
+}
+
+/// The leaving question: `d` detaches (every stream keeps running), `s`
+/// stops every stream and the engine, Esc stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leave {
+    /// Streams on the air now (what `s` would stop).
+    pub live: usize,
+    /// Consoles attached now, this one included.
+    pub consoles: usize,
 }
 
 /// How serious a flash line is.
@@ -209,6 +230,9 @@ pub struct App {
     cpu: CpuHistory,
     rendered: Rendered,
     last_log_seq: Option<u64>,
+    log: VecDeque<LogEntry>,
+    details: Option<StreamDetails>,
+    consoles: usize,
     picture: Picture,
     /// The alarms of the previous snapshot (`None` before the first one),
     /// so that a newly raised one is flashed once.
@@ -237,25 +261,33 @@ impl App {
             cpu: CpuHistory::default(),
             rendered: Rendered::default(),
             last_log_seq: None,
+            log: VecDeque::new(),
+            details: None,
+            consoles: 1,
             picture: Picture::default(),
             seen_alarms: None,
         }
     }
 
     /// Takes in a new snapshot: records CPU for the sparklines, keeps the
-    /// selection on an existing stream, and flashes engine errors that
-    /// appeared since the previous snapshot.
+    /// selection on an existing stream, and flashes a newly raised alarm.
     pub fn observe(&mut self, snapshot: &Snapshot) {
         self.cpu.observe(snapshot);
         self.keep_selection_valid(snapshot);
-        if let Some(seen) = self.last_log_seq {
-            let fresh_error = snapshot
-                .log
-                .iter()
-                .rev()
-                .take_while(|entry| entry.seq > seen)
-                .find(|entry| entry.level == "error");
-            if let Some(entry) = fresh_error {
+        self.flash_new_alarms(snapshot);
+    }
+
+    /// Takes in engine log entries newer than those seen, keeps the newest
+    /// [`LOG_KEPT`], and flashes the newest error among them. The first
+    /// batch (what happened before this console attached) flashes nothing.
+    pub fn observe_log(&mut self, entries: &[LogEntry], now: UnixMillis) {
+        let seen = self.last_log_seq;
+        let fresh: Vec<&LogEntry> = entries
+            .iter()
+            .filter(|entry| seen.is_none_or(|seen| entry.seq > seen))
+            .collect();
+        if seen.is_some() {
+            if let Some(entry) = fresh.iter().rev().find(|entry| entry.level == "error") {
                 let text = match &entry.stream {
                     Some(stream) => format!("{stream}: {}", entry.text),
                     None => entry.text.clone(),
@@ -263,16 +295,46 @@ impl App {
                 self.flash = Some(Flash {
                     text,
                     level: Level::Error,
-                    until: snapshot.taken_at + FLASH_MILLIS,
+                    until: now + FLASH_MILLIS,
                 });
             }
         }
-        self.flash_new_alarms(snapshot);
-        if let Some(newest) = snapshot.log.last().map(|entry| entry.seq) {
-            self.last_log_seq = Some(newest.max(self.last_log_seq.unwrap_or(0)));
-        } else if self.last_log_seq.is_none() {
+        for entry in fresh {
+            self.last_log_seq = Some(entry.seq.max(self.last_log_seq.unwrap_or(0)));
+            self.log.push_back(entry.clone());
+        }
+        if self.last_log_seq.is_none() {
             self.last_log_seq = Some(0);
         }
+        while self.log.len() > LOG_KEPT {
+            self.log.pop_front();
+        }
+    }
+
+    /// The engine log entries kept, oldest first.
+    pub fn log(&self) -> &VecDeque<LogEntry> {
+        &self.log
+    }
+
+    /// Takes in the newest details (stderr tail, history) of a stream.
+    pub fn observe_details(&mut self, details: StreamDetails) {
+        self.details = Some(details);
+    }
+
+    /// The details of the selected stream, if they have arrived.
+    pub fn details(&self) -> Option<&StreamDetails> {
+        let selected = self.selected.as_deref()?;
+        self.details.as_ref().filter(|d| d.name == selected)
+    }
+
+    /// Takes in how many consoles are attached (this one included).
+    pub fn observe_consoles(&mut self, consoles: usize) {
+        self.consoles = consoles;
+    }
+
+    /// How many consoles are attached, this one included.
+    pub fn consoles(&self) -> usize {
+        self.consoles
     }
 
     /// Flashes an alarm raised since the previous snapshot (the table
@@ -398,6 +460,7 @@ impl App {
         }
         match self.popup.take() {
             Some(Popup::Confirm(confirm)) => return self.answer(confirm, key, now),
+            Some(Popup::Leave(leave)) => return self.leave(leave, key, now),
             Some(Popup::Help) => return Outcome::Nothing,
             None => {}
         }
@@ -428,6 +491,26 @@ impl App {
             }
             _ => {
                 self.popup = Some(Popup::Confirm(confirm));
+                Outcome::Nothing
+            }
+        }
+    }
+
+    fn leave(&mut self, leave: Leave, key: KeyEvent, now: UnixMillis) -> Outcome {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('d' | 'D') if !ctrl => Outcome::Detach,
+            KeyCode::Char('s' | 'S') if !ctrl => Outcome::StopEngine,
+            KeyCode::Esc | KeyCode::Char('n' | 'N' | 'q') => {
+                self.flash_info("staying".to_string(), now);
+                Outcome::Nothing
+            }
+            KeyCode::Char('c') if ctrl => {
+                self.flash_info("staying".to_string(), now);
+                Outcome::Nothing
+            }
+            _ => {
+                self.popup = Some(Popup::Leave(leave));
                 Outcome::Nothing
             }
         }
@@ -528,7 +611,12 @@ impl App {
                 self.focus = Focus::Streams;
             }
             Action::Help => self.popup = Some(Popup::Help),
-            Action::Quit => self.popup = Some(Popup::Confirm(quit_question(snapshot))),
+            Action::Quit => {
+                self.popup = Some(Popup::Leave(Leave {
+                    live: live_streams(snapshot),
+                    consoles: self.consoles,
+                }))
+            }
         }
         Outcome::Nothing
     }
@@ -663,22 +751,11 @@ impl App {
     }
 }
 
-/// The question `q` asks: it says how many streams go off the air.
-fn quit_question(snapshot: &Snapshot) -> Confirm {
-    let live = snapshot
+/// How many streams are on the air or about to be.
+pub fn live_streams(snapshot: &Snapshot) -> usize {
+    snapshot
         .streams
         .iter()
         .filter(|s| is_live(&s.state))
-        .count();
-    let body = match live {
-        0 => "No stream is live; nothing goes off the air.".to_string(),
-        1 => "1 stream is live and will stop.".to_string(),
-        n => format!("{n} streams are live and will stop."),
-    };
-    Confirm {
-        title: "Quit onair?".to_string(),
-        body,
-        on_yes: Outcome::Quit,
-        done: "stopping every stream".to_string(),
-    }
+        .count()
 }

@@ -225,13 +225,18 @@ fn output_pane(
             lines.push(Line::styled(piece, Style::new().fg(Color::Red)));
         }
     }
-    if stream.stderr_tail.is_empty() {
+    let stderr = scene
+        .app
+        .details()
+        .map(|d| d.stderr.as_slice())
+        .unwrap_or_default();
+    if stderr.is_empty() {
         lines.push(Line::styled(
             "(no output from FFmpeg yet)",
             Style::new().fg(Color::DarkGray),
         ));
     }
-    for raw in &stream.stderr_tail {
+    for raw in stderr {
         let style = if raw.to_ascii_lowercase().contains("error") {
             Style::new().fg(Color::Red)
         } else {
@@ -285,7 +290,11 @@ fn history_pane(
     frame.render_widget(block, area);
     let width = inner.width as usize;
     let mut lines = Vec::new();
-    for change in stream.map(|s| s.history.as_slice()).unwrap_or_default() {
+    let history = stream
+        .and(scene.app.details())
+        .map(|d| d.history.as_slice())
+        .unwrap_or_default();
+    for change in history {
         let text = format!(
             "{} {}",
             format::clock(change.at, scene.utc_offset_secs),
@@ -309,7 +318,7 @@ fn log_pane(frame: &mut Frame, area: Rect, scene: &Scene) -> PaneExtent {
     frame.render_widget(block, area);
     let width = inner.width as usize;
     let mut lines = Vec::new();
-    for entry in &scene.snapshot.log {
+    for entry in scene.app.log() {
         let style = match entry.level.as_str() {
             "error" => Style::new().fg(Color::Red),
             "warn" => Style::new().fg(Color::Yellow),

@@ -1,5 +1,6 @@
-//! The two header lines: the machine and the HTTP server, then the state
-//! of `streams.toml` (when it was loaded, or what is wrong with it).
+//! The two header lines: the machine, the HTTP server and the consoles
+//! attached, then the state of `streams.toml` (when it was loaded, or what
+//! is wrong with it).
 
 use super::Scene;
 use super::text::clean;
@@ -68,6 +69,7 @@ fn machine_line(scene: &Scene, width: u16) -> Line<'static> {
         None => vec![value(format!("http://{}", clean(listen)))],
     };
     let screens = server.screens_connected;
+    let consoles = scene.app.consoles();
     let groups = vec![
         vec![Span::styled(
             "onair",
@@ -96,7 +98,15 @@ fn machine_line(scene: &Scene, width: u16) -> Line<'static> {
         },
         http,
         vec![
-            label("onair "),
+            value(consoles.to_string()),
+            label(if consoles == 1 {
+                " console"
+            } else {
+                " consoles"
+            }),
+        ],
+        vec![
+            label("engine "),
             Span::raw(format!(
                 "{} {}",
                 format::percent(host.onair_cpu_percent),

@@ -69,6 +69,7 @@ pub fn draw(frame: &mut Frame, scene: &Scene) -> Rendered {
     match scene.app.popup() {
         Some(Popup::Help) => help::draw(frame, area),
         Some(Popup::Confirm(confirm)) => popup::draw_confirm(frame, area, confirm),
+        Some(Popup::Leave(leave)) => popup::draw_leave(frame, area, leave),
         None => {}
     }
     rendered

@@ -420,8 +420,8 @@ fn last_event_cell(stream: &StreamSnapshot, width: usize) -> Cell<'static> {
         return Cell::from(fit(error, width)).style(Style::new().fg(Color::Yellow));
     }
     let text = stream
-        .history
-        .last()
+        .last_change
+        .as_ref()
         .map(|change| fit(&change.text, width))
         .unwrap_or_default();
     Cell::from(text)
