@@ -156,12 +156,12 @@ fn content(out: &mut String, snapshot: &Snapshot) {
     for (name, help, value) in [
         (
             "onair_stream_audio_peak_dbfs",
-            "Peak audio level of the latest 0.1 s, per channel, dBFS (-120: digital silence).",
+            "Peak audio level of the latest 0.2 s, per channel, dBFS (-120: digital silence).",
             (|c: &ChannelLevel| c.peak_dbfs) as fn(&ChannelLevel) -> f32,
         ),
         (
             "onair_stream_audio_rms_dbfs",
-            "RMS audio level of the latest 0.1 s, per channel, dBFS (-120: digital silence).",
+            "RMS audio level of the latest 0.2 s, per channel, dBFS (-120: digital silence).",
             |c: &ChannelLevel| c.rms_dbfs,
         ),
     ] {

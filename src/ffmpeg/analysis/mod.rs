@@ -26,9 +26,14 @@ pub const VIDEO_EVERY_SECS: f64 = 0.5;
 /// Seconds between two thumbnails (at most; a copied video refreshes it at
 /// each key frame when they are further apart).
 pub const THUMBNAIL_EVERY_SECS: f64 = 2.0;
-/// Audio samples per measured window: 0.1 s at 48 kHz, so levels come ten
-/// times a second (at least four times a second down to 19.2 kHz).
-pub const AUDIO_WINDOW_SAMPLES: u32 = 4800;
+/// Audio samples per measured window: 0.2 s at 48 kHz (0.22 s at 44.1 kHz),
+/// so levels come about five times a second, more often than anything shows
+/// them (snapshots and the console: four times a second).
+pub const AUDIO_WINDOW_SAMPLES: u32 = 9600;
+/// The sample rates measured as they are; any other is resampled first, so
+/// that a window is never longer than at 44.1 kHz (an 8 kHz camera would
+/// otherwise get a level every 1.2 s).
+const AUDIO_RATES: &str = "48000|44100";
 /// The thumbnail's largest size; the source's aspect ratio is kept.
 pub const THUMBNAIL_SIZE: (u32, u32) = (320, 180);
 /// The size pictures are scaled to before black and freeze detection.
@@ -85,7 +90,7 @@ impl Analysis<'_> {
             a.extend([
                 "-filter:a".into(),
                 format!(
-                    "asetnsamples=n={AUDIO_WINDOW_SAMPLES}:p=0,\
+                    "aformat=sample_rates={AUDIO_RATES},asetnsamples=n={AUDIO_WINDOW_SAMPLES}:p=0,\
                      astats=metadata=1:reset=1:measure_perchannel=Peak_level+RMS_level:measure_overall=Peak_level,\
                      ametadata=mode=print:{print}"
                 ),
