@@ -61,8 +61,15 @@ impl Analysis<'_> {
     /// Options for the input, to stand before its `-i`.
     pub fn input_args(&self) -> Vec<String> {
         if self.key_frames_only {
-            // Only the decoder skips frames; `-c copy` outputs still get every packet.
-            vec!["-skip_frame:v".into(), "nokey".into()]
+            // Only the decoder skips frames; `-c copy` outputs still get every
+            // packet. One key frame every second or two needs no decoding
+            // threads (each costs a handoff per packet, and memory).
+            vec![
+                "-skip_frame:v".into(),
+                "nokey".into(),
+                "-threads:v".into(),
+                "1".into(),
+            ]
         } else {
             Vec::new()
         }
@@ -109,6 +116,11 @@ impl Analysis<'_> {
                 "{},scale=w={tw}:h={th}:force_original_aspect_ratio=decrease:out_range=full,format=yuv420p",
                 every(THUMBNAIL_EVERY_SECS)
             ),
+            // image2 is a constant-frame-rate muxer: without passthrough FFmpeg
+            // would repeat the picture to the source's frame rate and encode
+            // every copy (25 JPEGs a second instead of one every 2 s).
+            "-fps_mode".into(),
+            "passthrough".into(),
             "-c:v".into(),
             "mjpeg".into(),
             "-q:v".into(),
@@ -170,7 +182,7 @@ mod tests {
         let thumb = PathBuf::from("t.jpg");
         assert_eq!(
             analysis(true, true, &thumb).input_args(),
-            ["-skip_frame:v", "nokey"]
+            ["-skip_frame:v", "nokey", "-threads:v", "1"]
         );
         assert!(analysis(false, true, &thumb).input_args().is_empty());
     }
