@@ -26,6 +26,8 @@ pub(crate) struct ContentWatch {
     /// The run's alarms (`None` when the stream has no analysis).
     alarms: Option<AlarmWatch>,
     settings: AlarmSettings,
+    /// When the alarms must be looked at next (kept, not recomputed per line).
+    next_check: Option<tokio::time::Instant>,
     audio_expected: bool,
     /// The run's handling keeps the audio.
     run_audio: bool,
@@ -65,6 +67,7 @@ impl ContentWatch {
                 .analysis
                 .then(|| AlarmWatch::new(spec.alarms, audio_expected(spec), now_millis())),
             settings: spec.alarms,
+            next_check: None,
             audio_expected: audio_expected(spec),
             run_audio: true,
             analysis: spec.analysis,
@@ -87,6 +90,7 @@ impl ContentWatch {
         if let Some(alarms) = self.alarms.as_mut() {
             alarms.output_began(now_millis());
         }
+        self.plan_next_check();
     }
 
     /// One line of the FFmpeg's measurement channel (progress lines are
@@ -117,9 +121,18 @@ impl ContentWatch {
 
     /// When [`ContentWatch::tick`] must be called next, if ever.
     pub(crate) fn next_check(&self) -> Option<tokio::time::Instant> {
-        let at = self.alarms.as_ref()?.next_check()?;
-        let wait = Duration::from_millis(at.saturating_sub(now_millis()));
-        Some(tokio::time::Instant::now() + wait)
+        self.next_check
+    }
+
+    fn plan_next_check(&mut self) {
+        self.next_check = self
+            .alarms
+            .as_ref()
+            .and_then(AlarmWatch::next_check)
+            .map(|at| {
+                let wait = Duration::from_millis(at.saturating_sub(now_millis()));
+                tokio::time::Instant::now() + wait
+            });
     }
 
     /// Raises the alarms that are due.
@@ -155,6 +168,7 @@ impl ContentWatch {
     }
 
     fn apply(&mut self, changes: Vec<AlarmChange>) {
+        self.plan_next_check();
         if changes.is_empty() {
             return;
         }

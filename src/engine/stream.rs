@@ -543,12 +543,18 @@ impl StreamTask {
                 },
                 line = next_line(&mut stdout) => match line {
                     Some(line) => {
-                        content.line(&line);
-                        let heard = watchdog.hear(&line);
-                        let started = heard.started;
-                        self.heard(heard, &running);
-                        if started {
-                            content.running();
+                        // What FFmpeg wrote at once is taken at once: one turn
+                        // of this loop per read, not one per line.
+                        let mut next = Some(line);
+                        while let Some(line) = next {
+                            content.line(&line);
+                            let heard = watchdog.hear(&line);
+                            let started = heard.started;
+                            self.heard(heard, &running);
+                            if started {
+                                content.running();
+                            }
+                            next = ready_line(&mut stdout);
                         }
                     }
                     None => stdout = None,
@@ -707,6 +713,16 @@ impl StreamTask {
             s.running_since = None;
         });
     }
+}
+
+/// The next line if it is already read (buffered), without waiting.
+/// `next_line` is cancellation safe, so giving up on it loses nothing.
+fn ready_line<R>(lines: &mut Option<tokio::io::Lines<R>>) -> Option<String>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    use futures_util::FutureExt;
+    lines.as_mut()?.next_line().now_or_never()?.ok().flatten()
 }
 
 async fn next_line<R>(lines: &mut Option<tokio::io::Lines<R>>) -> Option<String>
