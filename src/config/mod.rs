@@ -4,8 +4,8 @@
 //! the resolved [`Config`]: defaults filled in, `${VAR}` expanded, paths made
 //! absolute, and every mistake already reported with its `FILE:LINE:COL`.
 
-mod alarms;
 mod access;
+mod alarms;
 mod diff;
 mod expand;
 mod load;
@@ -16,8 +16,8 @@ mod screens;
 mod urls;
 mod write_back;
 
-pub use alarms::AlarmSettings;
 pub use access::OperatorAllow;
+pub use alarms::AlarmSettings;
 pub use diff::{Plan, diff};
 pub use load::{load_file, load_str};
 pub use problem::{ConfigError, Place, Problem};

@@ -10,8 +10,7 @@ use super::history::CpuHistory;
 use super::keymap::{self, Action};
 use super::picture::Picture;
 use crate::engine::{
-    AlarmKind, Command, LogEntry, Snapshot, StreamDetails, StreamSnapshot, StreamState,
-    UnixMillis,
+    AlarmKind, Command, LogEntry, Snapshot, StreamDetails, StreamSnapshot, StreamState, UnixMillis,
 };
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::VecDeque;
