@@ -12,11 +12,15 @@ mod confined;
 mod cors;
 mod etag;
 mod events;
+mod file_cache;
 mod hls;
 mod listener;
 mod metrics;
+mod origin;
 mod pages;
+mod playlists;
 mod screen_reports;
+mod time;
 mod wall;
 
 pub use screen_reports::{MAX_BODY_BYTES as MAX_REPORT_BYTES, REPORT_BURST, REPORTS_PER_SECOND};
@@ -295,6 +299,7 @@ fn router(state: AppState) -> Router {
         .route("/wall/thumbnail/{*stream}", get(wall::thumbnail))
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))
+        .route("/time", get(time::now))
         .route("/hls/{*path}", get(hls::serve).options(cors::preflight))
         .route(
             "/assets/{*path}",
