@@ -6,6 +6,7 @@
 //! every key's behaviour unit-testable, including the y/n questions that
 //! stand between the operator and a stopped stream.
 
+use super::bell::Bell;
 use super::history::CpuHistory;
 use super::keymap::{self, Action};
 use super::picture::Picture;
@@ -236,6 +237,7 @@ pub struct App {
     /// The alarms of the previous snapshot (`None` before the first one),
     /// so that a newly raised one is flashed once.
     seen_alarms: Option<Vec<(String, AlarmKind, UnixMillis)>>,
+    bell: Bell,
 }
 
 impl Default for App {
@@ -265,15 +267,28 @@ impl App {
             consoles: 1,
             picture: Picture::default(),
             seen_alarms: None,
+            bell: Bell::default(),
         }
     }
 
     /// Takes in a new snapshot: records CPU for the sparklines, keeps the
-    /// selection on an existing stream, and flashes a newly raised alarm.
+    /// selection on an existing stream, flashes a newly raised alarm and
+    /// tells the bell.
     pub fn observe(&mut self, snapshot: &Snapshot) {
         self.cpu.observe(snapshot);
         self.keep_selection_valid(snapshot);
         self.flash_new_alarms(snapshot);
+        self.bell.observe(snapshot);
+    }
+
+    /// The terminal bell (whether it is muted).
+    pub fn bell(&self) -> &Bell {
+        &self.bell
+    }
+
+    /// Whether the terminal bell must ring now (see [`Bell::take`]).
+    pub fn take_bell(&mut self, now: UnixMillis) -> bool {
+        self.bell.take(now)
     }
 
     /// Takes in engine log entries newer than those seen, keeps the newest
@@ -586,6 +601,15 @@ impl App {
                     "picture shown (v hides it)"
                 } else {
                     "picture hidden (v shows it)"
+                };
+                self.flash_info(text.to_string(), now);
+            }
+            Action::ToggleBell => {
+                self.bell.toggle();
+                let text = if self.bell.on() {
+                    "bell on: alarms and failed or stalled streams ring the terminal's bell"
+                } else {
+                    "bell muted (m turns it back on)"
                 };
                 self.flash_info(text.to_string(), now);
             }

@@ -30,6 +30,8 @@ pub enum Action {
     Restart,
     /// Hide or show the selected stream's picture.
     TogglePicture,
+    /// Mute or unmute the terminal bell.
+    ToggleBell,
     /// Focus the next pane.
     NextPane,
     /// Focus the previous pane.
@@ -202,6 +204,13 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[KeyPress::char('v')],
         action: Action::TogglePicture,
         description: "hide or show the selected stream's picture",
+        dangerous: false,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyPress::char('m')],
+        action: Action::ToggleBell,
+        description: "mute or unmute the bell that rings on alarms and failures",
         dangerous: false,
         footer: None,
     },

@@ -9,6 +9,7 @@
 //! closing it, however it closes, never touches a stream.
 
 pub mod app;
+pub mod bell;
 pub mod format;
 pub mod history;
 pub mod keymap;
@@ -334,7 +335,18 @@ fn draw(terminal: &mut DefaultTerminal, state: &mut State) -> io::Result<()> {
     let mut rendered = app::Rendered::default();
     terminal.draw(|frame| rendered = view::draw(frame, &scene))?;
     state.app.set_rendered(rendered);
+    if state.app.take_bell(now) {
+        // After the frame that shows why.
+        ring(terminal.backend_mut())?;
+    }
     Ok(())
+}
+
+/// Rings the terminal's bell (one BEL byte; the terminal decides whether
+/// that is a sound, a flash or a mark on its tab).
+fn ring(out: &mut impl io::Write) -> io::Result<()> {
+    out.write_all(b"\x07")?;
+    out.flush()
 }
 
 /// The local time zone's offset from UTC at `at`, from the system's `TZ`
