@@ -134,6 +134,14 @@ async fn a_replaced_playlist_is_served_at_once_with_blocking_reload_offered() {
         !ended.contains("SERVER-CONTROL"),
         "an ended playlist offers no blocking"
     );
+
+    // hls_dir itself removed and made again: what is served follows.
+    let root = onair.dir().parent().expect("hls_dir").to_path_buf();
+    std::fs::remove_dir_all(&root).expect("remove hls_dir");
+    std::fs::create_dir_all(onair.dir()).expect("make hls_dir again");
+    publish(&onair.dir(), &playlist(20, 22, false));
+    let again = wait_served(&onair, 22).await;
+    assert!(!again.contains("seg-7.ts"), "{again}");
     onair.stop().await;
 }
 
