@@ -14,6 +14,7 @@ mod etag;
 mod events;
 mod file_cache;
 mod hls;
+mod hls_first;
 mod listener;
 mod metrics;
 mod origin;
@@ -21,6 +22,7 @@ mod pages;
 mod playlists;
 mod screen_reports;
 mod time;
+mod wall;
 
 pub use screen_reports::{MAX_BODY_BYTES as MAX_REPORT_BYTES, REPORT_BURST, REPORTS_PER_SECOND};
 
@@ -284,8 +286,8 @@ impl Traffic {
     }
 }
 
-fn router(state: AppState) -> Router {
-    Router::new()
+fn router(state: AppState) -> hls_first::App {
+    let routes = Router::new()
         .route("/", get(pages::index))
         .route("/screen/{name}", get(pages::screen))
         .route("/watch/{*stream}", get(pages::watch))
@@ -294,6 +296,8 @@ fn router(state: AppState) -> Router {
         .route("/api/screens/{name}", get(api::screen))
         .route("/api/screen-reports", post(screen_reports::report))
         .route("/api/watch/{*stream}", get(api::watch))
+        .route("/wall", get(wall::page))
+        .route("/wall/thumbnail/{*stream}", get(wall::thumbnail))
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))
         .route("/time", get(time::now))
@@ -303,6 +307,7 @@ fn router(state: AppState) -> Router {
             get(assets::serve).options(cors::preflight),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
-        .layer(metrics::CountTraffic(Arc::clone(&state.traffic)))
-        .with_state(state)
+        .with_state(state.clone());
+    let routes = routes.layer(metrics::CountTraffic(Arc::clone(&state.traffic)));
+    hls_first::App { routes, state }
 }
