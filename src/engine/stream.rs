@@ -515,8 +515,16 @@ impl StreamTask {
         // many progress lines of a run never touch the timer.
         let stall = tokio::time::sleep_until(watchdog.stall_at(self.launch.spec.stall_timeout));
         tokio::pin!(stall);
+        let mut in_grace = true;
 
         loop {
+            if in_grace && watchdog.is_running() {
+                // Running now: no more start-up grace, the deadline moved closer.
+                in_grace = false;
+                stall
+                    .as_mut()
+                    .reset(watchdog.stall_at(self.launch.spec.stall_timeout));
+            }
             tokio::select! {
                 msg = self.control.recv() => match msg {
                     Some(Control::Enable) => {}
@@ -553,15 +561,8 @@ impl StreamTask {
                         // of this loop per read, not one per line.
                         let mut next = Some(line);
                         while let Some(line) = next {
-                            content.line(&line);
                             let heard = watchdog.hear(&line);
-                            let started = heard.started;
-                            self.heard(heard, &running);
-                            if started {
-                                content.running();
-                                // No more start-up grace: the deadline moved closer.
-                                stall.as_mut().reset(watchdog.stall_at(self.launch.spec.stall_timeout));
-                            }
+                            self.take_line(&line, heard, content, &running);
                             next = ready_line(&mut stdout);
                         }
                     }
@@ -615,7 +616,15 @@ impl StreamTask {
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
                     return RunEnd::Exited(watchdog.healthy());
                 },
-                _ = crate::clock::sleep_until(content.next_check()) => content.tick(),
+                _ = crate::clock::sleep_until(content.next_check()) => {
+                    // onair itself may have been paused (a loaded machine):
+                    // the sound FFmpeg measured meanwhile counts first.
+                    while let Some(line) = ready_line(&mut stdout) {
+                        let heard = watchdog.hear(&line);
+                        self.take_line(&line, heard, content, &running);
+                    }
+                    content.tick();
+                },
                 () = &mut stall => {
                     let deadline = watchdog.stall_at(self.launch.spec.stall_timeout);
                     if deadline > tokio::time::Instant::now() {
@@ -625,7 +634,7 @@ impl StreamTask {
                     }
                     // onair itself may have been paused: what FFmpeg wrote
                     // meanwhile is still in the pipe and counts first.
-                    if watchdog.catch_up(&mut stdout, |heard| self.heard(heard, &running)).await {
+                    if watchdog.catch_up(&mut stdout, |line, heard| self.take_line(line, heard, content, &running)).await {
                         stall.as_mut().reset(watchdog.stall_at(self.launch.spec.stall_timeout));
                         continue;
                     }
@@ -639,6 +648,17 @@ impl StreamTask {
                     return RunEnd::Stalled(watchdog.healthy());
                 },
             }
+        }
+    }
+
+    /// One line of FFmpeg's stdout: its measurements go to the content
+    /// watch, its progress to the status.
+    fn take_line(&self, line: &str, heard: Heard, content: &mut ContentWatch, running: &str) {
+        content.line(line);
+        let started = heard.started;
+        self.heard(heard, running);
+        if started {
+            content.running();
         }
     }
 
