@@ -16,6 +16,7 @@
 
 use super::file_cache::FileCache;
 pub(crate) use super::file_cache::Stamp;
+use super::sealed;
 use axum::body::Bytes;
 use axum::http::HeaderValue;
 use std::future::Future;
@@ -370,7 +371,11 @@ impl Inner {
         if meta.len() > MAX_CACHED_FILE {
             return Ok(Resolved::Disk(file, info));
         }
-        let data = read_all(file, meta.len())?;
+        let data = if (self.immutable)(requested) && meta.len() >= sealed::SEALED_MIN {
+            read_sealed_or_all(file, meta.len())?
+        } else {
+            read_all(file, meta.len())?
+        };
         let info = FileInfo {
             len: data.len() as u64,
             ..info
@@ -412,6 +417,19 @@ fn read_all(mut file: std::fs::File, expected: u64) -> io::Result<Bytes> {
     let mut data = Vec::with_capacity(expected as usize);
     file.read_to_end(&mut data)?;
     Ok(Bytes::from(data))
+}
+
+/// A file that never changes, in sealed memory so that sockets send it
+/// with `sendfile` (see [`super::socket`]), or on the heap if that fails.
+fn read_sealed_or_all(mut file: std::fs::File, expected: u64) -> io::Result<Bytes> {
+    use std::io::Seek;
+    match sealed::read_sealed(&mut file, MAX_CACHED_FILE) {
+        Ok(data) => Ok(data),
+        Err(_) => {
+            file.seek(io::SeekFrom::Start(0))?;
+            read_all(file, expected)
+        }
+    }
 }
 
 type BoxedFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;

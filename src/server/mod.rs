@@ -21,6 +21,8 @@ mod origin;
 mod pages;
 mod playlists;
 mod screen_reports;
+mod sealed;
+mod socket;
 mod time;
 
 pub use screen_reports::{MAX_BODY_BYTES as MAX_REPORT_BYTES, REPORT_BURST, REPORTS_PER_SECOND};
