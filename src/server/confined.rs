@@ -14,9 +14,9 @@
 //! changes, costs one `stat` instead of a read — or nothing at all while a
 //! watch on the directory reports every change ([`super::playlists`]).
 
+use super::file_backed;
 use super::file_cache::FileCache;
 pub(crate) use super::file_cache::Stamp;
-use super::sealed;
 use axum::body::Bytes;
 use axum::http::HeaderValue;
 use std::future::Future;
@@ -371,8 +371,9 @@ impl Inner {
         if meta.len() > MAX_CACHED_FILE {
             return Ok(Resolved::Disk(file, info));
         }
-        let data = if (self.immutable)(requested) && meta.len() >= sealed::SEALED_MIN {
-            read_sealed_or_all(file, meta.len())?
+        let data = if (self.immutable)(requested) && meta.len() >= file_backed::FILE_BACKED_MIN {
+            // Sent with `sendfile` from this very file (see super::socket).
+            file_backed::read_file_backed(file, MAX_CACHED_FILE)?
         } else {
             read_all(file, meta.len())?
         };
@@ -417,19 +418,6 @@ fn read_all(mut file: std::fs::File, expected: u64) -> io::Result<Bytes> {
     let mut data = Vec::with_capacity(expected as usize);
     file.read_to_end(&mut data)?;
     Ok(Bytes::from(data))
-}
-
-/// A file that never changes, in sealed memory so that sockets send it
-/// with `sendfile` (see [`super::socket`]), or on the heap if that fails.
-fn read_sealed_or_all(mut file: std::fs::File, expected: u64) -> io::Result<Bytes> {
-    use std::io::Seek;
-    match sealed::read_sealed(&mut file, MAX_CACHED_FILE) {
-        Ok(data) => Ok(data),
-        Err(_) => {
-            file.seek(io::SeekFrom::Start(0))?;
-            read_all(file, expected)
-        }
-    }
 }
 
 type BoxedFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;

@@ -1,13 +1,13 @@
-//! The server's connections: TCP sockets that send sealed segments
-//! ([`super::sealed`]) with `sendfile`, without copying them.
+//! The server's connections: TCP sockets that send cached segments
+//! ([`super::file_backed`]) with `sendfile`, without copying them.
 //!
 //! hyper hands a connection the response as slices (headers, then the
-//! body's `Bytes`). A slice that lies in a sealed segment is sent by the
-//! kernel straight from the segment's memory file; the headers before it go
+//! body's `Bytes`). A slice that lies in a file-backed segment is sent by
+//! the kernel straight from the segment's file; the headers before it go
 //! out with `MSG_MORE`, so they share a packet with the first bytes of the
 //! body. Everything else is written as usual.
 
-use super::sealed;
+use super::file_backed;
 use axum::serve::Listener;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 /// The most one `sendfile` call is asked to send.
 const SENDFILE_CHUNK: usize = 4 * 1024 * 1024;
 
-/// A listener whose connections send sealed segments with `sendfile`.
+/// A listener whose connections send cached segments with `sendfile`.
 pub(crate) struct Accepting(pub(crate) TcpListener);
 
 impl Listener for Accepting {
@@ -53,7 +53,7 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Sends the start of `slice`, which lies in the sealed file `fd` at
+    /// Sends the start of `slice`, whose bytes are those of file `fd` at
     /// `offset`, straight from that file.
     fn poll_sendfile(
         &mut self,
@@ -78,6 +78,9 @@ impl Connection {
                 }
             });
             match sent {
+                // The file ended early (shrunk since it was read): the
+                // bytes in memory are the ones to send.
+                Ok(0) => return Pin::new(&mut self.tcp).poll_write(cx, slice),
                 Ok(n) => return Poll::Ready(Ok(n)),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(error) if refused(&error) => {
@@ -89,7 +92,7 @@ impl Connection {
         }
     }
 
-    /// Writes `slices` (none of them sealed) saying more follows at once.
+    /// Writes `slices` (none of them file-backed) saying more follows at once.
     fn poll_send_more(
         &mut self,
         cx: &mut Context<'_>,
@@ -157,11 +160,11 @@ impl AsyncWrite for Connection {
         if !this.sendfile {
             return Pin::new(&mut this.tcp).poll_write_vectored(cx, slices);
         }
-        let sealed = slices
+        let backed = slices
             .iter()
             .enumerate()
-            .find_map(|(i, s)| sealed::lookup(s).map(|found| (i, found)));
-        match sealed {
+            .find_map(|(i, s)| file_backed::lookup(s).map(|found| (i, found)));
+        match backed {
             None => Pin::new(&mut this.tcp).poll_write_vectored(cx, slices),
             Some((first, (fd, offset))) => {
                 if slices[..first].iter().all(|s| s.is_empty()) {
