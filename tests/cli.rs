@@ -169,10 +169,12 @@ impl Headless {
     }
 
     fn pid_of(&mut self, stream: &str) -> u32 {
-        let line = self.expect_line(
-            Duration::from_secs(15),
-            &[&format!("{stream}: running: pid ")],
-        );
+        let wanted = format!("{stream}: running: pid ");
+        // Streams start in any order: the line may have come already.
+        let line = match self.seen.iter().find(|l| l.contains(&wanted)) {
+            Some(line) => line.clone(),
+            None => self.expect_line(Duration::from_secs(15), &[&wanted]),
+        };
         line.rsplit("pid ")
             .next()
             .and_then(|p| p.trim().parse().ok())

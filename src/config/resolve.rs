@@ -97,11 +97,21 @@ impl Resolver<'_> {
             .as_ref()
             .map(|s| self.seconds(s, "stall_timeout"))
             .unwrap_or(Duration::from_secs(10));
+        let defaults = StreamDefaults {
+            stall_timeout: default_stall,
+            analysis: file.server.analysis.unwrap_or(true),
+            alarms: AlarmSettings::default().with(self.alarm_keys(
+                &file.server.silent_below,
+                &file.server.silent_after,
+                &file.server.black_after,
+                &file.server.frozen_after,
+            )),
+        };
         let mut streams = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         let mut literal_keys = Vec::new();
         for section in &file.stream {
-            for spec in self.stream(section, default_stall, &mut literal_keys) {
+            for spec in self.stream(section, &defaults, &mut literal_keys) {
                 if !names.insert(spec.name.clone()) {
                     let offset = section.name.span().start;
                     self.problem(
@@ -178,6 +188,7 @@ impl Resolver<'_> {
             }
             None => PathBuf::from("ffmpeg"),
         };
+        let on_alarm = self.on_alarm(&section.on_alarm);
         let operator_allow = match &section.operator_allow {
             None => OperatorAllow::default(),
             Some(entries) => {
@@ -202,6 +213,7 @@ impl Resolver<'_> {
             ffmpeg_at: place(&section.ffmpeg),
             hls_dir_at: place(&section.hls_dir),
             operator_allow,
+            on_alarm,
         }
     }
 
@@ -343,7 +355,7 @@ impl Resolver<'_> {
     fn stream(
         &mut self,
         section: &schema::StreamSection,
-        default_stall: Duration,
+        defaults: &StreamDefaults,
         literal_keys: &mut Vec<String>,
     ) -> Vec<StreamSpec> {
         let name = section.name.get_ref().clone();
@@ -376,7 +388,14 @@ impl Resolver<'_> {
             .stall_timeout
             .as_ref()
             .map(|s| self.seconds(s, "stall_timeout"))
-            .unwrap_or(default_stall);
+            .unwrap_or(defaults.stall_timeout);
+        let alarms = defaults.alarms.with(self.alarm_keys(
+            &section.silent_below,
+            &section.silent_after,
+            &section.black_after,
+            &section.frozen_after,
+        ));
+        let analysis = section.analysis.unwrap_or(defaults.analysis);
         let input_args = self.expand_list(&section.input_args);
         let output_args = self.expand_list(&section.output_args);
         let (line, _) = line_col(self.text, section.name.span().start);
@@ -392,6 +411,8 @@ impl Resolver<'_> {
             input_args,
             output_args,
             stall_timeout,
+            analysis,
+            alarms,
             line,
         };
         match (&section.output, &section.outputs) {
@@ -450,6 +471,9 @@ impl Resolver<'_> {
                             base.output_args.clone()
                         },
                         line: line_col(self.text, d.name.span().start).0,
+                        // One FFmpeg per destination reads the same source:
+                        // the first one watches it for all of them.
+                        analysis: base.analysis && specs.is_empty(),
                         ..base.clone()
                     };
                     specs.push(spec);
@@ -458,6 +482,13 @@ impl Resolver<'_> {
             }
         }
     }
+}
+
+/// What `[server]` sets for every stream that does not say otherwise.
+pub(super) struct StreamDefaults {
+    stall_timeout: Duration,
+    analysis: bool,
+    alarms: AlarmSettings,
 }
 
 fn default_listen() -> SocketAddr {

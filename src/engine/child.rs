@@ -21,7 +21,12 @@ pub const QUIT_GRACE: Duration = Duration::from_secs(4);
 /// How long FFmpeg gets after SIGTERM before SIGKILL.
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
 
-type SpawnRequest = (Vec<String>, oneshot::Sender<io::Result<Child>>);
+/// A command line and the environment variables it gets on top of onair's.
+type SpawnRequest = (
+    Vec<String>,
+    Vec<(String, String)>,
+    oneshot::Sender<io::Result<Child>>,
+);
 
 /// The one long-lived thread that spawns every child process.
 #[derive(Clone)]
@@ -38,8 +43,8 @@ impl Spawner {
             .name("onair-spawner".into())
             .spawn(move || {
                 let _guard = runtime.enter();
-                while let Ok((argv, reply)) = receiver.recv() {
-                    let _ = reply.send(spawn_now(&argv));
+                while let Ok((argv, env, reply)) = receiver.recv() {
+                    let _ = reply.send(spawn_now(&argv, &env));
                 }
                 // Keep this thread (the parent of every child, for the death
                 // signal) alive until the process ends, even when no spawner
@@ -53,16 +58,25 @@ impl Spawner {
 
     /// Spawns `argv[0]` with the rest as arguments, stdin/stdout/stderr piped.
     pub(crate) async fn spawn(&self, argv: Vec<String>) -> io::Result<Child> {
+        self.spawn_with_env(argv, Vec::new()).await
+    }
+
+    /// Like [`Spawner::spawn`], with extra environment variables.
+    pub(crate) async fn spawn_with_env(
+        &self,
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> io::Result<Child> {
         let (tx, rx) = oneshot::channel();
         self.requests
-            .send((argv, tx))
+            .send((argv, env, tx))
             .map_err(|_| io::Error::other("the spawner thread is gone"))?;
         rx.await
             .map_err(|_| io::Error::other("the spawner thread dropped the request"))?
     }
 }
 
-fn spawn_now(argv: &[String]) -> io::Result<Child> {
+fn spawn_now(argv: &[String], env: &[(String, String)]) -> io::Result<Child> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
@@ -70,6 +84,7 @@ fn spawn_now(argv: &[String]) -> io::Result<Child> {
     let mut command = Command::new(program);
     command
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

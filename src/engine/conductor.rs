@@ -5,6 +5,7 @@
 use super::collector::{Collector, Watched};
 use super::journal::{Journal, Level};
 use super::launch::launch;
+use super::on_alarm::OnAlarm;
 use super::pending::PendingWrites;
 use super::roster::Roster;
 use super::screens::ScreenDesk;
@@ -54,6 +55,7 @@ pub(crate) struct Conductor {
     options: EngineOptions,
     timings: Timings,
     seq: u64,
+    on_alarm: OnAlarm,
 }
 
 impl Conductor {
@@ -78,6 +80,7 @@ impl Conductor {
         let screens = Arc::new(ScreenDesk::new(journal.clone(), Arc::clone(&wakeups)));
         let (watched, watched_rx) = watch::channel(Watched::new());
         let collector = Collector::spawn(watched_rx, Arc::clone(&wakeups));
+        let on_alarm = OnAlarm::new(Vec::new(), spawner.clone(), journal.clone());
         let mut conductor = Conductor {
             secrets: Arc::new(config.secrets.clone()),
             config: Arc::new(config),
@@ -96,10 +99,13 @@ impl Conductor {
             options,
             timings,
             seq: 0,
+            on_alarm,
         };
         for warning in conductor.config.warnings.clone() {
             conductor.journal.record(Level::Warn, None, warning);
         }
+        let config = Arc::clone(&conductor.config);
+        conductor.configure_on_alarm(&config);
         let config = Arc::clone(&conductor.config);
         for spec in &config.streams {
             let slot = conductor.spawn_slot(&config, spec);
@@ -139,6 +145,7 @@ impl Conductor {
             self.spawner.clone(),
             self.journal.clone(),
             Arc::clone(&self.wakeups),
+            self.on_alarm.clone(),
         )
         .with_healthy_reset(self.timings.healthy_reset);
         Slot {
@@ -291,6 +298,26 @@ impl Conductor {
         }
     }
 
+    /// Hands the runner the program to run on alarms; a program that
+    /// cannot be found is worth a warning now rather than at the first alarm.
+    fn configure_on_alarm(&self, config: &Config) {
+        let program = config.server.on_alarm.clone();
+        if let Some(first) = program.first()
+            && super::find_program(std::path::Path::new(first)).is_none()
+        {
+            self.journal.record(
+                Level::Warn,
+                None,
+                format!(
+                    "[server].on_alarm: `{}` is not an executable program: alarms will not reach it",
+                    crate::secrets::mask_text(first, &config.secrets)
+                ),
+            );
+        }
+        self.on_alarm
+            .configure(program, Arc::new(config.secrets.clone()));
+    }
+
     fn no_such_stream(&self, name: &str) {
         self.journal
             .record(Level::Warn, None, format!("no stream named `{name}`"));
@@ -409,6 +436,9 @@ impl Conductor {
         let plan = config::diff(&self.config, &new);
         let secrets = Arc::new(new.secrets.clone());
         self.secrets = secrets;
+        if new.server.on_alarm != self.config.server.on_alarm {
+            self.configure_on_alarm(&new);
+        }
         let was_error = self.status.error.take().is_some();
         self.status.loaded_at = Some(now_millis());
         self.status.warnings = new.warnings.clone();
@@ -534,5 +564,9 @@ fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
             .as_ref()
             .map(|h| h.warnings.clone())
             .unwrap_or_default(),
+        analysis: spec.analysis,
+        audio: s.audio.clone(),
+        alarms: s.alarms.clone(),
+        thumbnail: s.thumbnail.clone(),
     }
 }

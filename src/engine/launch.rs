@@ -46,5 +46,6 @@ pub(crate) fn launch(
         shown_command: secrets::mask_text(&shown_command, secret_values),
         shown_input: secrets::mask_text(&shown_input, secret_values),
         shown_output: secrets::mask_text(&shown_output, secret_values),
+        thumbnail: spec.analysis.then(|| config.thumbnail_path(&spec.name)),
     }
 }

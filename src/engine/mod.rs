@@ -2,11 +2,15 @@
 //! snapshots. UIs send [`Command`]s in and read [`Snapshot`]s out; none of
 //! them ever holds a process handle.
 
+mod alarms;
+mod audience;
 mod child;
 mod collector;
 mod conductor;
+mod content;
 mod journal;
 mod launch;
+mod on_alarm;
 mod pending;
 mod roster;
 mod screens;

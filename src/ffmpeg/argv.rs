@@ -2,15 +2,19 @@
 //! kind and output kind. Never a shell string: each argument is its own item.
 //!
 //! Two traps of FFmpeg are avoided by construction: no option ever follows
-//! the output URL (FFmpeg only warns and may ignore it), and no encoder
+//! the last output URL (FFmpeg only warns and may ignore it), and no encoder
 //! option (`-preset`, `-tune`, keyframes) is emitted with `-c:v copy`, where
 //! FFmpeg silently ignores it.
 
+use super::analysis::Analysis;
 use super::codecs::{self, AudioChoice, Handling, VideoChoice, Wanted};
 use super::source_info::SourceInfo;
 use crate::config::{Config, Input, Output, Profile, ProfileSettings, StreamSpec};
 use crate::secrets;
 use std::path::PathBuf;
+
+/// Where FFmpeg writes `-progress` blocks, and the analysis its measurements.
+pub const PROGRESS_CHANNEL: &str = "pipe:1";
 
 /// Network reads give up after this long without data, so a dead source
 /// becomes an error and a restart instead of a process hanging forever.
@@ -63,7 +67,9 @@ pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec
     let mut a: Vec<String> = Vec::with_capacity(64);
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     push(&["-hide_banner", "-nostats", "-loglevel", "level+info"]);
-    push(&["-progress", "pipe:1", "-y"]);
+    push(&["-progress", PROGRESS_CHANNEL, "-y"]);
+    let thumbnail = config.thumbnail_path(&spec.name);
+    let analysis = spec.analysis.then(|| analysis_of(&thumbnail, handling));
 
     // Input options: everything here must stand before `-i`.
     if spec.profile == Profile::LowLatency {
@@ -85,6 +91,9 @@ pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec
     }
     a.extend(profile.input_args.iter().cloned());
     a.extend(spec.input_args.iter().cloned());
+    if let Some(analysis) = &analysis {
+        a.extend(analysis.input_args());
+    }
     a.push("-i".into());
     a.push(match &spec.input {
         Input::Lavfi(graph) => graph.clone(),
@@ -135,7 +144,22 @@ pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec
             a.push(url.clone());
         }
     }
+    // The analysis outputs follow the main one, which stays output #0.
+    if let Some(analysis) = &analysis {
+        a.extend(analysis.output_args());
+    }
     a
+}
+
+/// The content analysis of a stream run with `handling`: a copied video is
+/// decoded at its key frames only.
+pub fn analysis_of<'a>(thumbnail: &'a std::path::Path, handling: &Handling) -> Analysis<'a> {
+    Analysis {
+        channel: PROGRESS_CHANNEL,
+        thumbnail,
+        key_frames_only: handling.video == VideoChoice::Copy,
+        audio: handling.audio != AudioChoice::None,
+    }
 }
 
 /// The video part of the command for a chosen handling.
@@ -261,12 +285,24 @@ mod tests {
                     let config = config_for(input, output, profile);
                     let spec = &config.streams[0];
                     let argv = args(&config, spec);
-                    let last = argv.last().expect("argv");
-                    let expected_last = match &spec.output {
+                    let main_output = match &spec.output {
                         Output::Hls => playlist_path(&config, spec).display().to_string(),
                         Output::Rtmp(url) | Output::Srt(url) => url.clone(),
                     };
-                    assert_eq!(last, &expected_last);
+                    // The main output is the first; only the analysis
+                    // outputs (each with its own options) follow it.
+                    let at = argv
+                        .iter()
+                        .position(|a| *a == main_output)
+                        .expect("main output");
+                    let thumbnail = config.thumbnail_path(&spec.name);
+                    let analysis = analysis_of(&thumbnail, &handling(&config, spec, None));
+                    assert_eq!(argv[at + 1..], analysis.output_args()[..]);
+                    assert_eq!(
+                        argv.last(),
+                        Some(&thumbnail.display().to_string()),
+                        "nothing follows the last output"
+                    );
                     let i = argv.iter().position(|a| a == "-i").expect("-i");
                     for input_only in [
                         "-re",
@@ -275,6 +311,7 @@ mod tests {
                         "-rw_timeout",
                         "-fflags",
                         "-stream_loop",
+                        "-skip_frame:v",
                     ] {
                         if let Some(at) = argv.iter().position(|a| a == input_only) {
                             assert!(at < i, "{input_only} after -i in {argv:?}");

@@ -28,6 +28,10 @@ pub enum Action {
     SwitchProfile,
     /// Restart the stream's FFmpeg.
     Restart,
+    /// Hide or show the selected stream's picture.
+    TogglePicture,
+    /// Mute or unmute the terminal bell.
+    ToggleBell,
     /// Focus the next pane.
     NextPane,
     /// Focus the previous pane.
@@ -195,6 +199,20 @@ pub const KEYMAP: &[Binding] = &[
         description: "restart the stream's FFmpeg (also retries a failed one)",
         dangerous: false,
         footer: Some("restart"),
+    },
+    Binding {
+        keys: &[KeyPress::char('v')],
+        action: Action::TogglePicture,
+        description: "hide or show the selected stream's picture",
+        dangerous: false,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyPress::char('m')],
+        action: Action::ToggleBell,
+        description: "mute or unmute the bell that rings on alarms and failures",
+        dangerous: false,
+        footer: None,
     },
     Binding {
         keys: &[KeyPress::plain(KeyCode::Tab), KeyPress::char('l')],
