@@ -5,7 +5,9 @@
 
 mod argv;
 mod hls;
+pub mod probe;
 mod progress;
+pub mod slate;
 
 pub use argv::{args, command, display_command, playlist_path};
 pub use hls::last_segment_kbps;
