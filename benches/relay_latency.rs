@@ -16,8 +16,12 @@
 //! Run: `scripts/bench-relay-latency.sh [SECONDS]` (needs ffmpeg, nginx and
 //! libnginx-mod-rtmp).
 
+#[path = "../tests/common/net.rs"]
+mod net;
 #[path = "../tests/support/rtmp_hub.rs"]
 mod rtmp_hub;
+
+use net::free_port;
 
 use anyhow::{Context, bail};
 use onair::engine::{Command as EngineCommand, Engine, EngineOptions};

@@ -1,4 +1,14 @@
-//! Wall-clock times as an operator reads them: local `HH:MM:SS`.
+//! Time as onair uses it: wall-clock times as an operator reads them (local
+//! `HH:MM:SS`), and the optional deadlines its event loops wait for.
+
+/// Sleeps until `at`; with no deadline, never wakes (a `select!` branch
+/// that stays quiet until there is something to wait for).
+pub async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Formats Unix milliseconds as local `HH:MM:SS` (the venue's time zone,
 /// from the system's `TZ` settings).

@@ -4,13 +4,11 @@
 
 use crate::clock::local_hms;
 use crate::engine::{Command, Engine, EngineTask, LogEntry};
-use tokio::signal::unix::{SignalKind, signal};
+use crate::signals::{Signal, Signals, say};
 
 /// Prints engine events until a stop signal, then shuts the engine down.
 pub async fn run(engine: Engine, task: EngineTask) -> std::io::Result<()> {
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
+    let mut signals = Signals::new()?;
     let mut snapshots = engine.subscribe();
     let mut printed = 0u64;
     let mut stopping = false;
@@ -28,15 +26,14 @@ pub async fn run(engine: Engine, task: EngineTask) -> std::io::Result<()> {
                     }
                 }
             }
-            _ = interrupt.recv(), if !stopping => {
-                stopping = true;
-                engine.send(Command::Shutdown);
-            }
-            _ = terminate.recv(), if !stopping => {
-                stopping = true;
-                engine.send(Command::Shutdown);
-            }
-            _ = hangup.recv() => engine.send(Command::Reload),
+            signal = signals.next() => match signal {
+                Signal::Reload => engine.send(Command::Reload),
+                Signal::Stop if !stopping => {
+                    stopping = true;
+                    engine.send(Command::Shutdown);
+                }
+                Signal::Stop => {}
+            },
         }
     }
     task.wait().await;
@@ -54,11 +51,4 @@ pub fn format_entry(entry: &LogEntry) -> String {
         ),
         None => format!("{} {level:<5} {}", local_hms(entry.at), entry.text),
     }
-}
-
-/// Prints to stderr if it is still there: after an SSH drop the terminal is
-/// gone, and `eprintln!` would panic and take every stream down with it.
-fn say(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -13,4 +13,5 @@ pub mod relay;
 pub mod reload;
 pub mod secrets;
 pub mod server;
+pub mod signals;
 pub mod tui;

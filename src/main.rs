@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use onair::config::{self, Config};
 use onair::engine::{Command, Engine, EngineOptions};
+use onair::signals::{Signals, say};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -147,30 +148,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-/// Prints a line if there is still somewhere to print it (`eprintln!` would
-/// panic on a closed terminal).
-fn say(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
 /// Keeps the engine running with no terminal: SIGHUP reloads, SIGINT or
 /// SIGTERM stop every stream.
 async fn run_without_terminal(
     engine: Engine,
     task: onair::engine::EngineTask,
 ) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
-            _ = hangup.recv() => engine.send(Command::Reload),
-        }
-    }
+    Signals::new()?.reload_until_stop(&engine).await;
     engine.send(Command::Shutdown);
     task.wait().await;
     Ok(())

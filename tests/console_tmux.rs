@@ -5,6 +5,9 @@
 //! again, switches its profile and quits. Each step must touch that
 //! stream's FFmpeg only, and quitting must leave no FFmpeg behind.
 
+mod common;
+
+use common::free_port;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -194,13 +197,6 @@ fn row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
             first => first == Some(name) && line.starts_with("  "),
         }
     })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 fn write_config(dir: &Path) -> PathBuf {

@@ -275,3 +275,143 @@ async fn a_missing_ffmpeg_or_an_unwritable_hls_dir_is_refused_at_start() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hls_directory_that_cannot_be_prepared_is_retried_until_it_can() {
+    let config = TempConfig::new(&config_text(&lavfi_stream("cam", "low-latency", true)));
+    let in_the_way = config.hls("cam");
+    std::fs::create_dir_all(in_the_way.parent().expect("hls dir")).expect("hls dir");
+    std::fs::write(&in_the_way, "a file where the stream's directory goes").expect("write");
+    let (engine, task) = start(&config);
+    let s = wait_for(&engine, Duration::from_secs(15), "a second retry", |s| {
+        matches!(
+            stream(s, "cam").state,
+            onair::engine::StreamState::Retrying { attempt: 2.., .. }
+        )
+    })
+    .await;
+    let error = stream(&s, "cam").last_error.clone().unwrap_or_default();
+    assert!(error.contains("cannot create"), "{error}");
+    assert!(
+        !stream(&s, "cam")
+            .history
+            .iter()
+            .any(|h| h.text.starts_with("failed")),
+        "{:?}",
+        stream(&s, "cam").history
+    );
+
+    // The operator clears the way: the stream comes up on its own.
+    std::fs::remove_file(&in_the_way).expect("remove");
+    wait_for(&engine, Duration::from_secs(20), "cam running", |s| {
+        is_running(s, "cam")
+    })
+    .await;
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_filter_fails_at_once_though_ffmpeg_ends_on_a_generic_line() {
+    let config = TempConfig::new(&config_text(&format!(
+        "{}output_args = [\"-vf\", \"nosuchfilter\"]\n\n",
+        lavfi_stream("cam", "low-latency", true)
+    )));
+    let (engine, task) = start(&config);
+    let s = wait_for(&engine, Duration::from_secs(15), "cam failed", |s| {
+        matches!(
+            stream(s, "cam").state,
+            onair::engine::StreamState::Failed { .. }
+        )
+    })
+    .await;
+    let cam = stream(&s, "cam");
+    let error = cam.last_error.clone().unwrap_or_default();
+    assert!(error.contains("No such filter"), "{error}");
+    assert_eq!(cam.restarts, 0, "a wrong command line was retried");
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+/// Every segment file seen in a stream's directory: name → its contents' hash.
+#[derive(Default)]
+struct SegmentsSeen {
+    contents: std::collections::HashMap<String, u64>,
+    reused: Vec<String>,
+}
+
+impl SegmentsSeen {
+    /// Reads the directory once; returns the segment numbers present.
+    fn look(&mut self, dir: &std::path::Path) -> Vec<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut numbers = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(number) = name
+                .strip_prefix("seg-")
+                .and_then(|n| n.strip_suffix(".ts"))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            // Deleted between the listing and the read: nothing to compare.
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            let hash = hasher.finish();
+            if let Some(before) = self.contents.insert(name.clone(), hash)
+                && before != hash
+            {
+                self.reused.push(name);
+            }
+            numbers.push(number);
+        }
+        numbers
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_restarts_never_reuse_a_segment_name() {
+    // Half-second segments: several per second, the case epoch numbering got wrong.
+    let config = TempConfig::new(&config_text(&format!(
+        "[profile.low-latency]\nhls_time = 0.5\ngop_seconds = 0.5\n\n{}",
+        lavfi_stream("cam", "low-latency", true)
+    )));
+    let dir = config.hls("cam");
+    let (engine, task) = start(&config);
+    let mut seen = SegmentsSeen::default();
+    let mut highest_before = 0;
+    for round in 0..3 {
+        let running = wait_for(&engine, Duration::from_secs(15), "cam running", |s| {
+            is_running(s, "cam")
+        })
+        .await;
+        let pid = running_pid(&running, "cam").expect("pid");
+        // Let this run write a few segments, watching every one of them.
+        let mut this_run = std::collections::BTreeSet::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while this_run.iter().filter(|n| **n > highest_before).count() < 4 {
+            assert!(Instant::now() < deadline, "round {round}: too few segments");
+            this_run.extend(seen.look(&dir));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let first = this_run.first().copied();
+        assert!(
+            this_run.iter().all(|n| *n > highest_before || round == 0),
+            "round {round} numbered from {first:?}, not above {highest_before}"
+        );
+        highest_before = this_run.last().copied().unwrap_or(0);
+        engine.send(Command::Restart {
+            stream: "cam".into(),
+        });
+        wait_for(&engine, Duration::from_secs(15), "a new ffmpeg", |s| {
+            running_pid(s, "cam").is_some_and(|p| p != pid)
+        })
+        .await;
+    }
+    assert!(seen.reused.is_empty(), "names reused: {:?}", seen.reused);
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}

@@ -329,3 +329,51 @@ async fn a_toggle_while_the_file_is_broken_is_kept_and_written_once_it_is_valid(
     engine.send(Command::Shutdown);
     task.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_naming_a_missing_ffmpeg_or_an_unwritable_hls_dir_is_refused_and_streams_carry_on() {
+    let config = TempConfig::new(&config_text(&lavfi_stream("solo", "stable", true)));
+    let (engine, task) = start(&config);
+    let _watch = onair::reload::watch_config(&config.path, engine.clone()).expect("watch");
+    let before = all_running(&engine, &["solo"]).await;
+    let text = std::fs::read_to_string(&config.path).expect("read");
+    std::fs::write(config.dir.path().join("blocker"), "a file, not a directory").expect("write");
+
+    // Each value sits on line 2 of the file, after `[server]`.
+    let broken = [
+        ("ffmpeg = \"/nonexistent/ffmpeg\"", "2:10: ffmpeg not found"),
+        ("hls_dir = \"blocker/hls\"", "2:11: cannot write to hls_dir"),
+    ];
+    for (line, expected) in broken {
+        let bad = text.replacen("[server]\n", &format!("[server]\n{line}\n"), 1);
+        save_by_rename(&config.path, &bad);
+        let s = wait_for(&engine, Duration::from_secs(10), "the refusal", |s| {
+            s.config.error.is_some()
+        })
+        .await;
+        let error = s.config.error.clone().unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("{}:{expected}", config.path.display())),
+            "{error}"
+        );
+        assert!(
+            s.log
+                .iter()
+                .any(|e| e.text.contains("(the running streams carry on)")),
+            "{:#?}",
+            s.log
+        );
+        assert_eq!(pids(&s), before, "a refused save moved a stream");
+        assert!(is_running(&s, "solo"));
+        save_by_rename(&config.path, &text);
+        wait_for(&engine, Duration::from_secs(10), "the fix", |s| {
+            s.config.error.is_none()
+        })
+        .await;
+    }
+    let s = engine.snapshot();
+    assert_eq!(pids(&s), before);
+    assert_eq!(stream(&s, "solo").restarts, 0);
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}

@@ -6,11 +6,14 @@
 //! Needs ffmpeg, nginx and Debian's libnginx-mod-rtmp; a test fails with
 //! what to install when they are missing.
 
+mod common;
 #[path = "support/rtmp_hub.rs"]
 mod rtmp_hub;
 
+use common::free_port;
+
 use onair::config::{Change, Profile, WriteBackError, apply_change};
-use onair::engine::{Command, Engine, EngineOptions, EngineTask, Snapshot, StreamSnapshot};
+use onair::engine::{Command, Engine, EngineOptions, EngineTask, Snapshot};
 use rtmp_hub::{Feed, Nginx, Viewer, probe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once, OnceLock};
@@ -103,36 +106,9 @@ outputs = [
     }
 }
 
-fn row<'a>(snapshot: &'a Snapshot, name: &str) -> &'a StreamSnapshot {
-    snapshot
-        .stream(name)
-        .unwrap_or_else(|| panic!("no row `{name}` in the snapshot"))
-}
-
 /// The state of a row, or "" before the engine's first snapshot.
 fn state(snapshot: &Snapshot, name: &str) -> &'static str {
     snapshot.stream(name).map_or("", |r| r.state.label())
-}
-
-fn is_running(snapshot: &Snapshot, name: &str) -> bool {
-    state(snapshot, name) == "running" && row(snapshot, name).pid.is_some()
-}
-
-fn describe(snapshot: &Snapshot) -> String {
-    snapshot
-        .streams
-        .iter()
-        .map(|s| {
-            format!(
-                "{}: {} pid={:?} last_error={:?}",
-                s.name,
-                s.state.label(),
-                s.pid,
-                s.last_error
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn assert_no_key(text: &str, place: &str) {
@@ -152,31 +128,19 @@ fn assert_snapshot_has_no_key(snapshot: &Snapshot) {
     assert_no_key(&json, "the snapshot JSON");
 }
 
-/// Waits for a condition on the engine's snapshots, up to `limit`.
-async fn wait_for(
+/// Waits for a condition on the engine's snapshots, up to `within`, and
+/// checks every snapshot it looks at for stream keys.
+async fn wait_keyless(
     engine: &Engine,
+    within: Duration,
     what: &str,
-    limit: Duration,
     mut done: impl FnMut(&Snapshot) -> bool,
 ) -> Arc<Snapshot> {
-    let mut snapshots = engine.subscribe();
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let snapshot = snapshots.borrow_and_update().clone();
-        assert_snapshot_has_no_key(&snapshot);
-        if done(&snapshot) {
-            return snapshot;
-        }
-        if tokio::time::timeout_at(deadline, snapshots.changed())
-            .await
-            .is_err()
-        {
-            panic!(
-                "timed out after {limit:?} waiting for {what}; streams now:\n{}",
-                describe(&snapshot)
-            );
-        }
-    }
+    common::wait_for(engine, within, what, |s| {
+        assert_snapshot_has_no_key(s);
+        done(s)
+    })
+    .await
 }
 
 async fn shut_down(engine: Engine, task: EngineTask) {
@@ -273,18 +237,18 @@ async fn switching_one_destination_by_key_or_by_file_never_touches_the_other() {
     let (engine, task) = venue.start_onair(&path);
     let _watcher = onair::reload::watch_config(&path, engine.clone()).expect("watch streams.toml");
 
-    let snapshot = wait_for(
+    let snapshot = wait_keyless(
         &engine,
-        "both destinations running",
         Duration::from_secs(30),
-        |s| is_running(s, "program/alpha") && is_running(s, "program/beta"),
+        "both destinations running",
+        |s| common::is_running(s, "program/alpha") && common::is_running(s, "program/beta"),
     )
     .await;
-    let alpha_pid = row(&snapshot, "program/alpha").pid;
-    let alpha_restarts = row(&snapshot, "program/alpha").restarts;
-    let beta_pid = row(&snapshot, "program/beta").pid;
+    let alpha_pid = common::stream(&snapshot, "program/alpha").pid;
+    let alpha_restarts = common::stream(&snapshot, "program/alpha").restarts;
+    let beta_pid = common::stream(&snapshot, "program/beta").pid;
     assert_ne!(alpha_pid, beta_pid, "each destination has its own ffmpeg");
-    let shown = &row(&snapshot, "program/alpha").command;
+    let shown = &common::stream(&snapshot, "program/alpha").command;
     assert!(
         shown.contains("/live/****") && shown.contains("-c:v copy"),
         "the shown command masks the key and copies the video: {shown}"
@@ -315,11 +279,11 @@ async fn switching_one_destination_by_key_or_by_file_never_touches_the_other() {
     engine.send(Command::Stop {
         stream: "program/beta".into(),
     });
-    let snapshot = wait_for(&engine, "beta stopped", Duration::from_secs(15), |s| {
-        state(s, "program/beta") == "stopped" && row(s, "program/beta").pid.is_none()
+    let snapshot = wait_keyless(&engine, Duration::from_secs(15), "beta stopped", |s| {
+        state(s, "program/beta") == "stopped" && common::stream(s, "program/beta").pid.is_none()
     })
     .await;
-    assert_eq!(row(&snapshot, "program/alpha").pid, alpha_pid);
+    assert_eq!(common::stream(&snapshot, "program/alpha").pid, alpha_pid);
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
         text.contains(r#"url = "rtmp://127.0.0.1:"#)
@@ -331,15 +295,18 @@ async fn switching_one_destination_by_key_or_by_file_never_touches_the_other() {
     // By file: enable beta again; it starts with a new ffmpeg, alpha keeps its own.
     mark("beta stopped; enable by file", &mut events);
     edit_file(&path, "enabled = false", "enabled = true");
-    let snapshot = wait_for(
+    let snapshot = wait_keyless(
         &engine,
-        "beta running again after the edit",
         Duration::from_secs(30),
-        |s| is_running(s, "program/beta") && row(s, "program/beta").pid != beta_pid,
+        "beta running again after the edit",
+        |s| {
+            common::is_running(s, "program/beta")
+                && common::stream(s, "program/beta").pid != beta_pid
+        },
     )
     .await;
-    assert_eq!(row(&snapshot, "program/alpha").pid, alpha_pid);
-    let beta_pid = row(&snapshot, "program/beta").pid;
+    assert_eq!(common::stream(&snapshot, "program/alpha").pid, alpha_pid);
+    let beta_pid = common::stream(&snapshot, "program/beta").pid;
 
     mark("beta running; set profile", &mut events);
     // By key: a profile switch restarts beta alone.
@@ -347,33 +314,36 @@ async fn switching_one_destination_by_key_or_by_file_never_touches_the_other() {
         stream: "program/beta".into(),
         profile: Profile::LowLatency,
     });
-    let snapshot = wait_for(
+    let snapshot = wait_keyless(
         &engine,
-        "beta restarted on low-latency",
         Duration::from_secs(30),
+        "beta restarted on low-latency",
         |s| {
-            let beta = row(s, "program/beta");
-            is_running(s, "program/beta")
+            let beta = common::stream(s, "program/beta");
+            common::is_running(s, "program/beta")
                 && beta.pid != beta_pid
                 && beta.profile == Profile::LowLatency
         },
     )
     .await;
-    assert_eq!(row(&snapshot, "program/alpha").pid, alpha_pid);
-    assert_eq!(row(&snapshot, "program/alpha").profile, Profile::Stable);
+    assert_eq!(common::stream(&snapshot, "program/alpha").pid, alpha_pid);
+    assert_eq!(
+        common::stream(&snapshot, "program/alpha").profile,
+        Profile::Stable
+    );
 
     mark("beta restarted; disable by file", &mut events);
     // By file: disable beta.
     edit_file(&path, "enabled = true", "enabled = false");
-    let snapshot = wait_for(
+    let snapshot = wait_keyless(
         &engine,
-        "beta stopped by the edit",
         Duration::from_secs(15),
+        "beta stopped by the edit",
         |s| state(s, "program/beta") == "stopped",
     )
     .await;
     mark("beta stopped", &mut events);
-    let alpha = row(&snapshot, "program/alpha");
+    let alpha = common::stream(&snapshot, "program/alpha");
     assert_eq!(alpha.pid, alpha_pid, "alpha's ffmpeg was never restarted");
     assert_eq!(alpha.restarts, alpha_restarts);
 
@@ -402,11 +372,11 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     let mut venue = Venue::open();
     let path = venue.write_config();
     let (engine, task) = venue.start_onair(&path);
-    wait_for(
+    wait_keyless(
         &engine,
-        "both destinations running",
         Duration::from_secs(30),
-        |s| is_running(s, "program/alpha") && is_running(s, "program/beta"),
+        "both destinations running",
+        |s| common::is_running(s, "program/alpha") && common::is_running(s, "program/beta"),
     )
     .await;
 
@@ -416,10 +386,10 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     // about the destination URL, masked (every snapshot is checked for keys).
     let mut retried = [false, false];
     let mut complained = [false, false];
-    let during_outage = wait_for(
+    let during_outage = wait_keyless(
         &engine,
-        "both destinations retrying",
         Duration::from_secs(20),
+        "both destinations retrying",
         |s| {
             for (i, name) in ["program/alpha", "program/beta"].into_iter().enumerate() {
                 retried[i] |= state(s, name) == "retrying";
@@ -450,14 +420,14 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     // The pending retry fires within the backoff cap; then the relay
     // connects to the hub and probes the feed (a few seconds) before pushing.
     let limit = BACKOFF_CAP + Duration::from_secs(10);
-    let snapshot = wait_for(&engine, "both destinations running again", limit, |s| {
-        is_running(s, "program/alpha") && is_running(s, "program/beta")
+    let snapshot = wait_keyless(&engine, limit, "both destinations running again", |s| {
+        common::is_running(s, "program/alpha") && common::is_running(s, "program/beta")
     })
     .await;
     let took = back.elapsed();
     eprintln!("pushes back {took:?} after the platform returned");
     for name in ["program/alpha", "program/beta"] {
-        let r = row(&snapshot, name);
+        let r = common::stream(&snapshot, name);
         assert!(r.restarts >= 1, "{name} counted no restart");
         assert!(
             r.history.iter().any(|h| h.text.starts_with("retrying")),
@@ -503,29 +473,32 @@ async fn a_destination_waits_for_the_encoder_and_says_so() {
     let (engine, task) = Engine::start(config, EngineOptions::default()).unwrap();
 
     // Nothing is published yet: the row says why, and keeps retrying.
-    let snapshot = wait_for(
+    let snapshot = wait_keyless(
         &engine,
-        "a retry that names the cause",
         Duration::from_secs(15),
+        "a retry that names the cause",
         |s| {
             state(s, "program") == "retrying"
-                && row(s, "program")
+                && common::stream(s, "program")
                     .last_error
                     .as_deref()
                     .is_some_and(|e| e.contains("No such stream"))
         },
     )
     .await;
-    let error = row(&snapshot, "program").last_error.clone().unwrap();
+    let error = common::stream(&snapshot, "program")
+        .last_error
+        .clone()
+        .unwrap();
     assert!(error.contains("is the encoder sending"), "{error}");
 
     // The encoder starts: the push follows by itself.
     let _feed = Feed::publish(&hub.url("program"));
-    wait_for(
+    wait_keyless(
         &engine,
-        "the push running",
         BACKOFF_CAP + Duration::from_secs(10),
-        |s| is_running(s, "program"),
+        "the push running",
+        |s| common::is_running(s, "program"),
     )
     .await;
     assert_receives_program(&platform.url(ALPHA_KEY), "the platform");
@@ -576,7 +549,7 @@ async fn an_srt_destination_receives_mpegts_with_its_passphrase_hidden() {
     let dir = tempfile::tempdir().expect("temp dir");
     let hub = Nginx::start(dir.path(), "hub");
     let _feed = Feed::publish(&hub.url("program"));
-    let port = rtmp_hub::free_port();
+    let port = free_port();
     let received = dir.path().join("partner.ts");
     // The partner's SRT ingest: an FFmpeg listener that needs the passphrase.
     let _partner = rtmp_hub::Guarded::spawn(
@@ -602,14 +575,14 @@ async fn an_srt_destination_receives_mpegts_with_its_passphrase_hidden() {
     .unwrap();
     let config = onair::config::load_file(&path).unwrap();
     let (engine, task) = Engine::start(config, EngineOptions::default()).unwrap();
-    let snapshot = wait_for(
+    let snapshot = wait_keyless(
         &engine,
-        "the SRT push running",
         Duration::from_secs(30),
-        |s| is_running(s, "program/partner"),
+        "the SRT push running",
+        |s| common::is_running(s, "program/partner"),
     )
     .await;
-    let partner = row(&snapshot, "program/partner");
+    let partner = common::stream(&snapshot, "program/partner");
     assert!(
         partner.command.contains("-f mpegts") && partner.output.ends_with("?****"),
         "SRT goes out as MPEG-TS with its query masked: {} -> {}",
@@ -617,10 +590,10 @@ async fn an_srt_destination_receives_mpegts_with_its_passphrase_hidden() {
         partner.output
     );
     // Let a few seconds arrive, then read what the partner received.
-    wait_for(
+    wait_keyless(
         &engine,
-        "two seconds pushed",
         Duration::from_secs(15),
+        "two seconds pushed",
         |s| {
             s.stream("program/partner")
                 .and_then(|r| r.frames)

@@ -5,12 +5,18 @@
 //! absolute, and every mistake already reported with its `FILE:LINE:COL`.
 
 mod diff;
+mod expand;
 mod load;
+mod problem;
+mod resolve;
 pub mod schema;
+mod screens;
+mod urls;
 mod write_back;
 
 pub use diff::{Plan, diff};
-pub use load::{ConfigError, Problem, load_file, load_str};
+pub use load::{load_file, load_str};
+pub use problem::{ConfigError, Place, Problem};
 pub use write_back::{WriteBackError, apply_change, write_atomically, write_change};
 
 use serde::{Deserialize, Serialize};
@@ -324,6 +330,10 @@ pub struct ServerSettings {
     pub hls_dir: PathBuf,
     /// FFmpeg binary (path or name in `PATH`).
     pub ffmpeg: PathBuf,
+    /// Where `ffmpeg` was written, if it was.
+    pub ffmpeg_at: Option<Place>,
+    /// Where `hls_dir` was written, if it was.
+    pub hls_dir_at: Option<Place>,
 }
 
 /// A valid `streams.toml`, resolved.

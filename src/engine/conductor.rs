@@ -1,10 +1,11 @@
 //! The engine's own task: receives commands, applies reloads, writes key
-//! changes back to the file, samples CPU/RAM and publishes snapshots.
+//! changes back to the file and publishes snapshots. The figures it
+//! publishes are measured by the [`Collector`].
 
+use super::collector::{Collector, Watched};
 use super::journal::{Journal, Level};
 use super::launch::launch;
 use super::snapshot::*;
-use super::stats::Sampler;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
 use super::{Command, EngineOptions, child::Spawner};
 use crate::config::{self, Change, Config, ConfigError, WriteBackError};
@@ -16,8 +17,6 @@ use tokio::time::Instant;
 
 /// Snapshots are published at most this often (state changes included).
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
-/// CPU/RAM are sampled this often.
-const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 struct Slot {
     name: String,
@@ -42,8 +41,8 @@ pub(crate) struct Conductor {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
-    sampler: Sampler,
-    host: HostStats,
+    collector: Collector,
+    watched: watch::Sender<Watched>,
     status: ConfigStatus,
     pending: Vec<(String, Change)>,
     options: EngineOptions,
@@ -65,6 +64,9 @@ impl Conductor {
             warnings: config.warnings.clone(),
             pending_writes: Vec::new(),
         };
+        let wakeups = Arc::new(Wakeups::default());
+        let (watched, watched_rx) = watch::channel(Watched::new());
+        let collector = Collector::spawn(watched_rx, Arc::clone(&wakeups));
         let mut conductor = Conductor {
             secrets: Arc::new(config.secrets.clone()),
             config: Arc::new(config),
@@ -74,9 +76,9 @@ impl Conductor {
             retiring: Vec::new(),
             spawner,
             journal: Journal::default(),
-            wakeups: Arc::new(Wakeups::default()),
-            sampler: Sampler::new(),
-            host: HostStats::default(),
+            wakeups,
+            collector,
+            watched,
             status,
             pending: Vec::new(),
             options,
@@ -90,6 +92,7 @@ impl Conductor {
             let slot = conductor.spawn_slot(&config, spec);
             conductor.slots.push(slot);
         }
+        conductor.watch_slots();
         conductor.journal.record(
             Level::Info,
             None,
@@ -122,14 +125,18 @@ impl Conductor {
         }
     }
 
+    /// Hands the collector the streams to measure.
+    fn watch_slots(&self) {
+        self.watched
+            .send_replace(self.slots.iter().map(|s| Arc::clone(&s.status)).collect());
+    }
+
     fn slot(&self, name: &str) -> Option<&Slot> {
         self.slots.iter().find(|s| s.name == name)
     }
 
     /// Runs until [`Command::Shutdown`] or until every handle is gone.
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut sample_tick = tokio::time::interval(SAMPLE_EVERY);
-        sample_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_publish = Instant::now();
         let mut publish_at: Option<Instant> = Some(Instant::now());
         loop {
@@ -149,11 +156,7 @@ impl Conductor {
                         publish_at = Some((last_publish + PUBLISH_EVERY).max(Instant::now()));
                     }
                 },
-                _ = sample_tick.tick() => {
-                    self.sample();
-                    publish_at = Some(Instant::now());
-                },
-                _ = sleep_until_opt(publish_at) => {
+                _ = crate::clock::sleep_until(publish_at) => {
                     self.publish();
                     last_publish = Instant::now();
                     publish_at = None;
@@ -186,34 +189,7 @@ impl Conductor {
         self.journal
             .record(Level::Info, None, "all ffmpeg processes stopped");
         self.publish();
-    }
-
-    fn sample(&mut self) {
-        let pids: Vec<u32> = self
-            .slots
-            .iter()
-            .filter_map(|s| s.status.lock().ok().and_then(|st| st.pid))
-            .collect();
-        let (host, usage) = self.sampler.sample(&pids);
-        self.host = host;
-        for slot in &self.slots {
-            if let Ok(mut status) = slot.status.lock() {
-                status.hls_kbps = match (&status.launch.hls_dir, status.pid) {
-                    (Some(dir), Some(_)) => crate::ffmpeg::last_segment_kbps(dir),
-                    _ => None,
-                };
-                match status.pid.and_then(|pid| usage.get(&pid)) {
-                    Some((cpu, rss)) => {
-                        status.cpu_percent = Some(*cpu);
-                        status.rss_bytes = Some(*rss);
-                    }
-                    None => {
-                        status.cpu_percent = None;
-                        status.rss_bytes = None;
-                    }
-                }
-            }
-        }
+        self.collector.stop();
     }
 
     fn publish(&mut self) {
@@ -226,7 +202,7 @@ impl Conductor {
         let snapshot = Snapshot {
             seq: self.seq,
             taken_at: now_millis(),
-            host: self.host.clone(),
+            host: self.collector.host.borrow().clone(),
             config: self.status.clone(),
             listen: self.config.server.listen.to_string(),
             streams,
@@ -405,7 +381,10 @@ impl Conductor {
         };
         match result {
             Err(error) => self.reject(error),
-            Ok(new) => self.apply(new),
+            Ok(new) => match checked(new).await {
+                Ok(new) => self.apply(new),
+                Err(error) => self.reject(error),
+            },
         }
     }
 
@@ -490,9 +469,33 @@ impl Conductor {
         }
         self.retiring.retain(|t| !t.is_finished());
         self.slots = slots;
+        self.watch_slots();
         self.config = Arc::new(new);
         self.config_tx.send_replace(Arc::clone(&self.config));
     }
+}
+
+/// Runs the start-up checks on a reloaded config, so a save naming an
+/// FFmpeg that is not there or an `hls_dir` that cannot be written is
+/// refused like a syntax error instead of taking every stream off air.
+async fn checked(config: Config) -> Result<Config, ConfigError> {
+    let path = config.path.clone();
+    tokio::task::spawn_blocking(move || match super::preflight(&config) {
+        Ok(()) => Ok(config),
+        Err(error) => Err(ConfigError::at(
+            &config.path,
+            error.place(&config),
+            error.to_string(),
+        )),
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(ConfigError::at(
+            &path,
+            None,
+            format!("cannot check the new config: {e}"),
+        ))
+    })
 }
 
 fn same_kind(a: &Change, b: &Change) -> bool {
@@ -504,13 +507,6 @@ fn describe_change((name, change): &(String, Change)) -> String {
         Change::Enabled(true) => format!("{name}: enabled = true"),
         Change::Enabled(false) => format!("{name}: enabled = false"),
         Change::Profile(p) => format!("{name}: profile = \"{p}\""),
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -3,6 +3,7 @@
 //! them ever holds a process handle.
 
 mod child;
+mod collector;
 mod conductor;
 mod journal;
 mod launch;
@@ -175,6 +176,17 @@ pub fn preflight(config: &Config) -> Result<(), EngineError> {
     std::fs::write(&probe, b"ok").map_err(unwritable)?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+impl EngineError {
+    /// Where in the file the value at fault was written, if it was.
+    pub fn place(&self, config: &Config) -> Option<crate::config::Place> {
+        match self {
+            EngineError::FfmpegMissing(_) => config.server.ffmpeg_at,
+            EngineError::HlsDirUnwritable { .. } => config.server.hls_dir_at,
+            EngineError::Spawner(_) => None,
+        }
+    }
 }
 
 /// Resolves a program like the shell would: a path as is, a bare name in `PATH`.

@@ -6,13 +6,12 @@ use super::child::{self, Spawner, StopOutcome};
 use super::journal::{Journal, Level};
 use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
 use crate::config::{Output, StreamSpec};
-use crate::ffmpeg::{Progress, ProgressParser};
+use crate::ffmpeg::{self, Progress, ProgressParser, errors, hls};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
 
@@ -154,6 +153,9 @@ pub(crate) struct StreamTask {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    /// The highest HLS segment number this stream may have used: every run
+    /// starts above it, so no segment name ever comes back.
+    segments_used: Option<u64>,
 }
 
 impl StreamTask {
@@ -173,6 +175,7 @@ impl StreamTask {
             spawner,
             journal,
             wakeups,
+            segments_used: None,
         }
     }
 
@@ -336,30 +339,27 @@ impl StreamTask {
         }
     }
 
-    /// Clears what a previous run left, so a screen never plays old segments.
-    fn prepare_output(&self) -> Result<(), String> {
+    /// The command of the next run. For HLS: numbers its segments above
+    /// every name used so far, then clears what a previous run left, so a
+    /// screen never plays old segments.
+    fn prepare_run(&mut self) -> Result<Vec<String>, String> {
         let Some(dir) = &self.launch.hls_dir else {
-            return Ok(());
+            return Ok(self.launch.argv.clone());
         };
-        std::fs::create_dir_all(dir).map_err(|e| {
-            format!(
-                "cannot create {}: {e} (set [server].hls_dir to a writable directory)",
-                dir.display()
-            )
-        })?;
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let stale = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e, "ts" | "m3u8" | "tmp" | "m4s" | "mp4"));
-            if stale && path.is_file() {
-                let _ = std::fs::remove_file(&path);
-            }
-        }
-        Ok(())
+        let start = hls::start_number(dir, self.segments_used, SystemTime::now());
+        ffmpeg::prepare_dir(dir)?;
+        self.segments_used = Some(start);
+        Ok(hls::numbered(&self.launch.argv, start))
+    }
+
+    /// FFmpeg could not be started for a reason that may pass: the stream
+    /// retries with backoff, saying why.
+    fn not_started(&self, reason: String) -> RunEnd {
+        let reason = errors::with_hint(&reason);
+        self.journal
+            .record(Level::Warn, Some(&self.name), reason.clone());
+        self.update(|s| s.last_error = Some(reason));
+        RunEnd::Exited(Duration::ZERO)
     }
 
     fn mask(&self, text: &str) -> String {
@@ -368,16 +368,25 @@ impl StreamTask {
 
     /// Starts FFmpeg once and follows it until it ends or is told to stop.
     async fn run_once(&mut self) -> RunEnd {
-        if let Err(reason) = self.prepare_output() {
-            return RunEnd::Failed(reason);
-        }
+        // A directory that cannot be prepared right now (a full disk, a
+        // file in the way, a mount not back yet) is retried with backoff.
+        let argv = match self.prepare_run() {
+            Ok(argv) => argv,
+            Err(reason) => return self.not_started(reason),
+        };
         self.update(|s| {
             s.progress = None;
             s.stderr.clear();
         });
-        let mut child = match self.spawner.spawn(self.launch.argv.clone()).await {
+        let mut child = match self.spawner.spawn(argv).await {
             Ok(child) => child,
-            Err(e) => return RunEnd::Failed(spawn_failure(&self.launch.argv[0], &e)),
+            Err(e) => {
+                let failure = errors::spawn_failure(&self.launch.argv[0], &e);
+                if failure.retry {
+                    return self.not_started(failure.message);
+                }
+                return RunEnd::Failed(failure.message);
+            }
         };
         let pid = child.id();
         self.update(|s| s.pid = pid);
@@ -393,7 +402,7 @@ impl StreamTask {
         let mut last_out_time: Option<i64> = None;
         let mut last_advance = tokio::time::Instant::now();
         let mut running_since: Option<Instant> = None;
-        let mut error_line: Option<String> = None;
+        let mut errors = errors::RunErrors::default();
         let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
 
         loop {
@@ -454,7 +463,7 @@ impl StreamTask {
                     None => stdout = None,
                 },
                 line = next_line(&mut stderr) => match line {
-                    Some(line) => self.stderr_line(&line, &mut error_line),
+                    Some(line) => self.stderr_line(&line, &mut errors),
                     None => stderr = None,
                 },
                 status = child.wait() => {
@@ -462,19 +471,19 @@ impl StreamTask {
                     if let Some(lines) = stderr.as_mut() {
                         let drain = async {
                             while let Ok(Some(line)) = lines.next_line().await {
-                                self.stderr_line(&line, &mut error_line);
+                                self.stderr_line(&line, &mut errors);
                             }
                         };
                         let _ = tokio::time::timeout(Duration::from_millis(300), drain).await;
                     }
-                    let exit = describe_exit(status.ok());
-                    let reason = match &error_line {
+                    let exit = errors::describe_exit(status.ok());
+                    let reason = match errors.reason() {
                         Some(line) => format!("{exit}: {line}"),
                         None => exit,
                     };
-                    let reason = with_hint(&reason);
+                    let reason = errors::with_hint(&reason);
                     self.update(|s| s.last_error = Some(reason.clone()));
-                    if running_since.is_none() && error_line.as_deref().is_some_and(is_configuration_error) {
+                    if running_since.is_none() && errors.unfixable().is_some() {
                         return RunEnd::Failed(reason);
                     }
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
@@ -494,25 +503,15 @@ impl StreamTask {
         }
     }
 
-    fn stderr_line(&self, line: &str, error_line: &mut Option<String>) {
+    fn stderr_line(&self, line: &str, errors: &mut errors::RunErrors) {
         let masked = self.mask(line.trim_end());
         if masked.is_empty() {
             return;
         }
         tracing::info!(stream = %self.name, "ffmpeg: {masked}");
-        let text = masked
-            .strip_prefix("[error] ")
-            .or_else(|| masked.strip_prefix("[fatal] "))
-            .map(str::to_string);
-        let is_error =
-            text.is_some() || masked.contains("] [error] ") || masked.contains("] [fatal] ");
-        if is_error {
-            let cleaned = keep_server_reason(
-                error_line.as_deref(),
-                text.unwrap_or_else(|| strip_level(&masked)),
-            );
-            *error_line = Some(cleaned.clone());
-            self.update(|s| s.last_error = Some(cleaned));
+        if let Some(text) = errors::error_text(&masked) {
+            let shown = errors.push(text).to_string();
+            self.update(|s| s.last_error = Some(shown));
         }
         self.update(|s| {
             s.stderr.push_back(masked);
@@ -551,84 +550,6 @@ where
     }
 }
 
-/// `[hls @ 0x55] [error] text` → `[hls] text`.
-fn strip_level(line: &str) -> String {
-    line.replace("[error] ", "").replace("[fatal] ", "")
-}
-
-/// An RTMP server says why it refused (`Server error: No such stream`,
-/// `Already publishing`) in one line, and FFmpeg then ends with a generic
-/// one (`rtmp://host/app/****: Operation not permitted`). The last line
-/// alone would hide the reason, so the server's words are kept beside it.
-fn keep_server_reason(previous: Option<&str>, line: String) -> String {
-    const SERVER: &str = "Server error: ";
-    match previous.and_then(|p| p.find(SERVER).map(|at| &p[at..])) {
-        Some(reason) if !line.contains(SERVER) => format!("{line} ({reason})"),
-        _ => line,
-    }
-}
-
-fn describe_exit(status: Option<ExitStatus>) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match status {
-        Some(s) => match (s.code(), s.signal()) {
-            (Some(code), _) => format!("exited with code {code}"),
-            (None, Some(signal)) => format!("killed by signal {signal}"),
-            _ => "exited".to_string(),
-        },
-        None => "exited (status unknown)".to_string(),
-    }
-}
-
-/// Errors that a restart cannot fix: the command line itself is wrong.
-fn is_configuration_error(line: &str) -> bool {
-    [
-        "Unrecognized option",
-        "Error splitting the argument list",
-        "Option not found",
-        "No such filter",
-        "Unknown encoder",
-        "Invalid argument",
-    ]
-    .iter()
-    .any(|p| line.contains(p))
-        && !line.contains("://")
-}
-
-/// Adds what to do for the errors operators meet most.
-fn with_hint(reason: &str) -> String {
-    let hint = if reason.contains("No space left on device") {
-        " — the disk is full: free space under hls_dir"
-    } else if reason.contains("No such stream") {
-        " — nothing is published under that name yet: is the encoder sending to it?"
-    } else if reason.contains("Already publishing") {
-        " — another sender already uses that stream name: check for a second encoder or a duplicate destination"
-    } else if reason.contains("Connection refused") {
-        " — nothing is listening there: is the source or destination up?"
-    } else if reason.contains("Permission denied") {
-        " — check the permissions of hls_dir and the input"
-    } else if reason.contains("Connection timed out") || reason.contains("timed out") {
-        " — the host does not answer: check the network and the URL"
-    } else {
-        ""
-    };
-    format!("{reason}{hint}")
-}
-
-fn spawn_failure(program: &str, error: &std::io::Error) -> String {
-    match error.kind() {
-        std::io::ErrorKind::NotFound => format!(
-            "ffmpeg not found at `{program}`: install it (apt-get install ffmpeg) or set [server].ffmpeg in streams.toml"
-        ),
-        std::io::ErrorKind::PermissionDenied => {
-            format!(
-                "`{program}` is not executable: check [server].ffmpeg and the file's permissions"
-            )
-        }
-        _ => format!("cannot start `{program}`: {error}"),
-    }
-}
-
 /// True when the stream writes HLS (so it has a directory to clean).
 pub(crate) fn writes_hls(spec: &StreamSpec) -> bool {
     matches!(spec.output, Output::Hls)
@@ -646,36 +567,5 @@ mod tests {
             vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
         );
         assert_eq!(backoff(1000), BACKOFF_CAP);
-    }
-
-    #[test]
-    fn argument_errors_are_not_retried_but_network_errors_are() {
-        assert!(is_configuration_error("Unrecognized option 'foo'."));
-        assert!(!is_configuration_error(
-            "rtmp://h/app/****: Invalid argument"
-        ));
-        assert!(!is_configuration_error("Connection refused"));
-    }
-
-    #[test]
-    fn an_rtmp_server_refusal_is_kept_beside_the_final_error() {
-        let reason = keep_server_reason(
-            Some("[rtmp @ 0x55] Server error: No such stream"),
-            "rtmp://127.0.0.1/live/****: Operation not permitted".to_string(),
-        );
-        assert_eq!(
-            reason,
-            "rtmp://127.0.0.1/live/****: Operation not permitted (Server error: No such stream)"
-        );
-        assert!(with_hint(&reason).contains("is the encoder sending"));
-        assert_eq!(
-            keep_server_reason(Some("Broken pipe"), "Connection refused".to_string()),
-            "Connection refused"
-        );
-    }
-
-    #[test]
-    fn a_full_disk_says_what_to_do() {
-        assert!(with_hint("exited with code 1: No space left on device").contains("free space"));
     }
 }

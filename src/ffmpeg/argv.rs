@@ -79,7 +79,9 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
     a.extend(profile.output_args.iter().cloned());
     a.extend(spec.output_args.iter().cloned());
 
-    // The output comes last, and nothing follows it.
+    // The output comes last, and nothing follows it. An HLS output's
+    // `-start_number` differs per run: the engine adds it with
+    // `hls::numbered(argv, hls::start_number(..))` when it starts FFmpeg.
     match &spec.output {
         Output::Hls => {
             let dir = config.stream_hls_dir(&spec.name);
@@ -96,8 +98,6 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
                 format_seconds(profile.hls_time.min(1.0)),
                 "-hls_flags".into(),
                 "delete_segments+temp_file+independent_segments+program_date_time".into(),
-                "-hls_start_number_source".into(),
-                "epoch".into(),
                 "-hls_segment_filename".into(),
                 dir.join("seg-%d.ts").display().to_string(),
                 playlist_path(config, spec).display().to_string(),

@@ -4,11 +4,12 @@
 //! them argument by argument.
 
 mod argv;
-mod hls;
+pub mod errors;
+pub mod hls;
 pub mod probe;
 mod progress;
 pub mod slate;
 
 pub use argv::{args, command, display_command, playlist_path};
-pub use hls::last_segment_kbps;
+pub use hls::{last_segment_kbps, prepare_dir};
 pub use progress::{Progress, ProgressParser};

@@ -151,8 +151,7 @@ async fn serve_asset(assets: Assets, request: Request) -> Response {
 fn embedded_response(file: &Embedded, tag: &str, request_headers: &HeaderMap) -> Response {
     let matches = request_headers
         .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+        .is_some_and(|v| super::etag::matches(v, tag.as_bytes()));
     let mut headers = HeaderMap::new();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Ok(value) = HeaderValue::from_str(tag) {

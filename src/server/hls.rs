@@ -15,8 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 use tower_http::services::ServeDir;
 
-/// Cache lifetime of a segment: its name is unique (epoch numbering), so it
-/// never changes once written.
+/// Cache lifetime of a segment: its name is never used twice (see
+/// `ffmpeg::hls::start_number`), so it never changes once written.
 const SEGMENT_CACHE_CONTROL: &str = "public, max-age=86400, immutable";
 /// A playlist must be fetched anew every time.
 const PLAYLIST_CACHE_CONTROL: &str = "no-cache";
@@ -171,14 +171,7 @@ fn set_kind_headers(headers: &mut HeaderMap, kind: HlsKind) {
 /// an unsatisfiable one, 304 when the client's copy is current. HEAD gets
 /// the same headers (axum drops the body and keeps the length).
 fn from_memory(request: &HeaderMap, data: Bytes, etag: HeaderValue, kind: HlsKind) -> Response {
-    let matches = |value: &HeaderValue| {
-        value.to_str().is_ok_and(|v| {
-            v.split(',').any(|t| {
-                let t = t.trim();
-                t == "*" || t.trim_start_matches("W/").as_bytes() == etag.as_bytes()
-            })
-        })
-    };
+    let matches = |value: &HeaderValue| super::etag::matches(value, etag.as_bytes());
     let not_modified = request.get(header::IF_NONE_MATCH).is_some_and(matches);
     let range = request
         .get(header::RANGE)

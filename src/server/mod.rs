@@ -9,6 +9,7 @@ mod api;
 mod assets;
 mod confined;
 mod cors;
+mod etag;
 mod events;
 mod hls;
 mod listener;

@@ -14,6 +14,7 @@ pub mod view;
 
 use crate::engine::{Command, Engine, Snapshot, now_millis};
 use crate::server::ServerStats;
+use crate::signals::{Signal, Signals};
 use app::{App, Outcome};
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
@@ -21,7 +22,6 @@ use ratatui::DefaultTerminal;
 use std::io;
 use std::sync::{Arc, Once};
 use std::time::Duration;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -123,9 +123,7 @@ async fn event_loop(
     state.app.observe(&state.snapshot);
     let mut server_open = true;
     let mut events = EventStream::new();
-    let mut hangup = signal(SignalKind::hangup())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut signals = Signals::new()?;
 
     draw(terminal, &mut state)?;
     let mut last_draw = Instant::now();
@@ -173,10 +171,11 @@ async fn event_loop(
                     ));
                 }
             },
-            _ = sleep_until(wake), if wake.is_some() => dirty = true,
-            _ = hangup.recv() => engine.send(Command::Reload),
-            _ = terminate.recv() => return Ok(()),
-            _ = interrupt.recv() => return Ok(()),
+            _ = crate::clock::sleep_until(wake), if wake.is_some() => dirty = true,
+            signal = signals.next() => match signal {
+                Signal::Reload => engine.send(Command::Reload),
+                Signal::Stop => return Ok(()),
+            },
         }
         if draw_now || (dirty && last_draw.elapsed() >= MIN_FRAME) {
             draw(terminal, &mut state)?;
@@ -207,13 +206,6 @@ fn next_wake(state: &State, dirty: bool, last_draw: Instant) -> Option<Instant> 
     match (flash, tick) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -2,6 +2,10 @@
 //! waiting for a condition with a deadline instead of sleeping and hoping.
 #![allow(dead_code)]
 
+mod net;
+
+pub use net::free_port;
+
 use onair::config::{self, Config};
 use onair::engine::{Engine, EngineOptions, EngineTask, Snapshot, StreamSnapshot};
 use std::path::{Path, PathBuf};
@@ -48,13 +52,6 @@ pub fn lavfi_stream(name: &str, profile: &str, enabled: bool) -> String {
     format!(
         "[[stream]]\nname = \"{name}\"\ninput = \"{LAVFI}\"\nprofile = \"{profile}\"\nenabled = {enabled}\n\n"
     )
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Starts an engine on the config (write-back on, as in production).

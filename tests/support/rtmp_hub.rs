@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 /// Where Debian's libnginx-mod-rtmp puts the module (and what the shipped
 /// config loads).
 pub const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+
+/// `tests/common/net.rs`, which whoever includes this file also includes.
+use super::free_port;
 
 const INSTALL: &str = "install them with `apt-get install nginx-light libnginx-mod-rtmp` \
                        (or `nginx` instead of `nginx-light`)";
@@ -40,14 +43,6 @@ fn find_in_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
-}
-
-/// A port on 127.0.0.1 that nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("cannot bind a port on 127.0.0.1")
 }
 
 /// Puts the child in its own process group and has the kernel send it
