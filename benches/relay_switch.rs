@@ -177,7 +177,11 @@ async fn main() -> anyhow::Result<()> {
     let target = platform.url("out");
     let hls = dir.path().join("hls");
     std::fs::create_dir_all(&hls)?;
-    let mut encoder = Some(Encoder::publish_picture(std::slice::from_ref(&source), size, rate));
+    let mut encoder = Some(Encoder::publish_picture(
+        std::slice::from_ref(&source),
+        size,
+        rate,
+    ));
 
     let (relay, mut relay_events, _task) = Relay::start(true);
     // Events stamped as they come, whatever this loop is busy with.
@@ -274,7 +278,11 @@ async fn main() -> anyhow::Result<()> {
                 killed_at = Some(Instant::now());
                 phase_end = Instant::now() + down;
             } else {
-                encoder = Some(Encoder::publish_picture(std::slice::from_ref(&source), size, rate));
+                encoder = Some(Encoder::publish_picture(
+                    std::slice::from_ref(&source),
+                    size,
+                    rate,
+                ));
                 back_at = Some(Instant::now());
                 phase_end = Instant::now() + Duration::from_secs(10);
             }

@@ -7,6 +7,7 @@ use super::journal::{Journal, Level};
 use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
 use crate::config::{Output, StreamSpec};
 use crate::ffmpeg::{self, Progress, ProgressParser, errors, hls};
+use crate::relay::{Relay, RelayCommand};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -23,6 +24,10 @@ const HISTORY_KEPT: usize = 30;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Longest restart delay.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Longest restart delay of an ingest: while its source is lost the slate
+/// is on the air, and the audience waits for the source to be tried again
+/// (a failed attempt costs FFmpeg about 60 ms of CPU).
+const INGEST_BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// Extra time the watchdog gives a new FFmpeg to produce its first output.
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// A process that ran this long resets the backoff.
@@ -53,6 +58,35 @@ pub(crate) struct Launch {
     pub shown_input: String,
     /// The output as the operator may see it (masked).
     pub shown_output: String,
+}
+
+/// Where a task's FFmpeg sits in its stream's process layout.
+#[derive(Clone)]
+pub(crate) enum Role {
+    /// The row's only FFmpeg, from source to destination (`fallback = false`).
+    Solo,
+    /// The ingest of a stream with fallback: its transport stream (fd 3)
+    /// goes to the relay.
+    Ingest(Relay),
+    /// One output of a stream with fallback: it reads the relay on stdin.
+    Output(Relay),
+}
+
+impl Role {
+    fn backoff_cap(&self) -> Duration {
+        match self {
+            Role::Ingest(_) => INGEST_BACKOFF_CAP,
+            _ => BACKOFF_CAP,
+        }
+    }
+
+    /// How the task's journal lines start: an ingest speaks of the source.
+    fn prefix(&self) -> &'static str {
+        match self {
+            Role::Ingest(_) => "source ",
+            _ => "",
+        }
+    }
 }
 
 /// What the engine tells a stream task.
@@ -90,6 +124,9 @@ pub(crate) struct StreamStatus {
     pub rss_bytes: Option<u64>,
     /// Output bitrate read from the HLS segments (FFmpeg reports none for HLS).
     pub hls_kbps: Option<f64>,
+    /// The stream's ingest, relay and slate, for a row of a stream with
+    /// fallback (the row's own FFmpeg is then its output).
+    pub group: Option<super::relayed::GroupView>,
 }
 
 impl StreamStatus {
@@ -108,6 +145,7 @@ impl StreamStatus {
             cpu_percent: None,
             rss_bytes: None,
             hls_kbps: None,
+            group: None,
         }
     }
 }
@@ -156,6 +194,7 @@ pub(crate) struct StreamTask {
     /// The highest HLS segment number this stream may have used: every run
     /// starts above it, so no segment name ever comes back.
     segments_used: Option<u64>,
+    role: Role,
 }
 
 impl StreamTask {
@@ -166,6 +205,7 @@ impl StreamTask {
         spawner: Spawner,
         journal: Journal,
         wakeups: Arc<Wakeups>,
+        role: Role,
     ) -> Self {
         StreamTask {
             name: launch.spec.name.clone(),
@@ -176,6 +216,7 @@ impl StreamTask {
             journal,
             wakeups,
             segments_used: None,
+            role,
         }
     }
 
@@ -188,9 +229,9 @@ impl StreamTask {
 
     fn set_state(&self, state: StreamState, why: &str) {
         let text = if why.is_empty() {
-            state.label().to_string()
+            format!("{}{}", self.role.prefix(), state.label())
         } else {
-            format!("{}: {why}", state.label())
+            format!("{}{}: {why}", self.role.prefix(), state.label())
         };
         let level = match state {
             StreamState::Failed { .. } => Level::Error,
@@ -267,7 +308,7 @@ impl StreamTask {
                     }
                     attempt += 1;
                     self.update(|s| s.restarts += 1);
-                    let delay = backoff(attempt);
+                    let delay = backoff(attempt).min(self.role.backoff_cap());
                     let retry_at = now_millis() + delay.as_millis() as u64;
                     self.set_state(
                         StreamState::Retrying { attempt, retry_at },
@@ -378,7 +419,21 @@ impl StreamTask {
             s.progress = None;
             s.stderr.clear();
         });
-        let mut child = match self.spawner.spawn(argv).await {
+        // An ingest writes its transport stream to a pipe on fd 3.
+        let mut ts_pipe = None;
+        let mut extras = child::Extras::default();
+        if let Role::Ingest(_) = self.role {
+            match tokio::net::unix::pipe::pipe()
+                .and_then(|(tx, rx)| Ok((tx.into_blocking_fd()?, rx)))
+            {
+                Ok((write_end, read_end)) => {
+                    extras.fd3 = Some(write_end);
+                    ts_pipe = Some(read_end);
+                }
+                Err(e) => return self.not_started(format!("cannot create the ingest's pipe: {e}")),
+            }
+        }
+        let mut child = match self.spawner.spawn_with(argv, extras).await {
             Ok(child) => child,
             Err(e) => {
                 let failure = errors::spawn_failure(&self.launch.argv[0], &e);
@@ -396,6 +451,22 @@ impl StreamTask {
         );
 
         let mut stdin = child.stdin.take();
+        match &self.role {
+            Role::Solo => {}
+            Role::Ingest(relay) => {
+                if let Some(pipe) = ts_pipe.take() {
+                    relay.send(RelayCommand::AttachLive(pipe));
+                }
+            }
+            Role::Output(relay) => {
+                if let Some(input) = stdin.take() {
+                    relay.send(RelayCommand::AddOutput {
+                        name: self.name.clone(),
+                        stdin: input,
+                    });
+                }
+            }
+        }
         let mut stdout = child.stdout.take().map(|o| BufReader::new(o).lines());
         let mut stderr = child.stderr.take().map(|e| BufReader::new(e).lines());
         let mut parser = ProgressParser::new();
@@ -526,6 +597,13 @@ impl StreamTask {
         child: &mut tokio::process::Child,
         stdin: Option<tokio::process::ChildStdin>,
     ) {
+        // An output's input is the relay: closing it ends FFmpeg's input,
+        // and FFmpeg finishes its file (HLS gets its end tag) and exits.
+        if let Role::Output(relay) = &self.role {
+            relay.send(RelayCommand::RemoveOutput {
+                name: self.name.clone(),
+            });
+        }
         let outcome = child::stop_gracefully(child, stdin).await;
         let text = match outcome {
             StopOutcome::Quit => "ffmpeg finished its output and exited",

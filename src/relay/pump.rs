@@ -31,6 +31,9 @@ const OUTPUT_QUEUE: usize = 64;
 const HEAD_BYTES: usize = 1024 * 1024;
 /// How long a new live run is recorded for probing, at most.
 const HEAD_TIME: Duration = Duration::from_secs(2);
+/// The stream since its last keyframe is kept up to this size, so an
+/// output that (re)joins starts at once instead of waiting for a keyframe.
+const GOP_CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// What the stream's supervisor tells the relay.
 #[derive(Debug)]
@@ -86,8 +89,15 @@ pub struct RelayCounters {
     pub output_overruns: AtomicU64,
 }
 
+impl RelayCounters {
+    /// Megabytes handed to the outputs so far.
+    pub fn output_mb(&self) -> f64 {
+        self.output_bytes.load(Ordering::Relaxed) as f64 / 1e6
+    }
+}
+
 /// A handle on one stream's relay.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Relay {
     commands: mpsc::UnboundedSender<RelayCommand>,
     counters: Arc<RelayCounters>,
@@ -172,6 +182,9 @@ struct Pump {
     counters: Arc<RelayCounters>,
     head: Option<Head>,
     out: Vec<u8>,
+    /// The outputs' stream from its last keyframe on (empty when unknown
+    /// or too large).
+    gop: Vec<u8>,
 }
 
 impl Pump {
@@ -194,6 +207,7 @@ impl Pump {
             counters,
             head: None,
             out: Vec::with_capacity(READ_SIZE),
+            gop: Vec::new(),
         }
     }
 
@@ -350,15 +364,38 @@ impl Pump {
             }
             // Dropping stdin here is the output's end of input.
         });
+        // The tables and the current GOP get it going at once.
+        let mut synced = false;
+        if !self.gop.is_empty() {
+            let mut start = self.splicer.tables().concat();
+            start.extend_from_slice(&self.gop);
+            synced = queue.try_send(Bytes::from(start)).is_ok();
+        }
         self.outputs.push(Output {
             name,
             queue,
-            synced: false,
+            synced,
         });
+    }
+
+    /// Keeps the stream since its last keyframe.
+    fn keep_gop(&mut self, chunk: &[u8], video: Option<u16>) {
+        match last_sync_point(chunk, video) {
+            Some(at) => {
+                self.gop.clear();
+                self.gop.extend_from_slice(&chunk[at..]);
+            }
+            None if !self.gop.is_empty() => self.gop.extend_from_slice(chunk),
+            None => {}
+        }
+        if self.gop.len() > GOP_CACHE_BYTES {
+            self.gop.clear();
+        }
     }
 
     fn fan_out(&mut self, chunk: Bytes) {
         let video = self.splicer.video_pid();
+        self.keep_gop(&chunk, video);
         let tables: Vec<u8> = self.splicer.tables().concat();
         let counters = &self.counters;
         self.outputs.retain_mut(|output| {
@@ -448,19 +485,30 @@ impl Pump {
     }
 }
 
-/// The first packet of `chunk` where a reader can start: a keyframe on the
-/// video PID (or any PES start when there is no video).
+/// True for a packet where a reader can start: a keyframe on the video PID
+/// (or any PES start when there is no video).
+fn is_sync_point(p: &[u8], video: Option<u16>) -> bool {
+    let pid = packet::pid(p);
+    packet::starts_unit(p)
+        && match video {
+            Some(v) => pid == v && packet::random_access(p),
+            None => pid != packet::PAT_PID && packet::pes_timestamps(p).is_some(),
+        }
+}
+
+/// The first packet of `chunk` where a reader can start.
 fn sync_point(chunk: &[u8], video: Option<u16>) -> Option<usize> {
     chunk
         .chunks_exact(PACKET_SIZE)
-        .position(|p| {
-            let pid = packet::pid(p);
-            packet::starts_unit(p)
-                && match video {
-                    Some(v) => pid == v && packet::random_access(p),
-                    None => pid != packet::PAT_PID && packet::pes_timestamps(p).is_some(),
-                }
-        })
+        .position(|p| is_sync_point(p, video))
+        .map(|i| i * PACKET_SIZE)
+}
+
+/// The last packet of `chunk` where a reader can start.
+fn last_sync_point(chunk: &[u8], video: Option<u16>) -> Option<usize> {
+    chunk
+        .chunks_exact(PACKET_SIZE)
+        .rposition(|p| is_sync_point(p, video))
         .map(|i| i * PACKET_SIZE)
 }
 
