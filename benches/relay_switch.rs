@@ -16,8 +16,12 @@
 //! Run: `cargo bench --bench relay_switch -- [OUTAGES [SECONDS_DOWN [WxH RATE]]]`
 //! (needs ffmpeg, nginx and libnginx-mod-rtmp). Asserts nothing.
 
+#[path = "../tests/common/net.rs"]
+mod net;
 #[path = "../tests/support/rtmp_hub.rs"]
 mod rtmp_hub;
+
+use net::free_port;
 
 use anyhow::{Context, bail};
 use onair::ffmpeg::probe::{self, FeedFormat};
@@ -29,7 +33,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 
 fn cpu_seconds() -> f64 {
@@ -50,7 +53,7 @@ fn ffmpeg(args: &[&str]) -> Command {
 }
 
 /// One run of the ingest: the hub's stream copied to MPEG-TS on stdout.
-fn start_ingest(url: &str) -> anyhow::Result<(Child, pipe::Receiver)> {
+fn start_ingest(url: &str) -> anyhow::Result<(Child, std::os::fd::OwnedFd)> {
     let mut child = ffmpeg(&[
         "-rtmp_live",
         "live",
@@ -73,11 +76,10 @@ fn start_ingest(url: &str) -> anyhow::Result<(Child, pipe::Receiver)> {
     .stderr(Stdio::null())
     .spawn()?;
     let stdout = child.stdout.take().context("stdout")?;
-    let reader = pipe::Receiver::from_owned_fd(stdout.into_owned_fd()?)?;
-    Ok((child, reader))
+    Ok((child, stdout.into_owned_fd()?))
 }
 
-fn start_output(args: &[&str]) -> anyhow::Result<(Child, tokio::process::ChildStdin)> {
+fn start_output(args: &[&str]) -> anyhow::Result<(Child, std::os::fd::OwnedFd)> {
     let mut base = vec!["-f", "mpegts", "-i", "pipe:0", "-c", "copy"];
     base.extend_from_slice(args);
     let mut child = ffmpeg(&base)
@@ -85,7 +87,7 @@ fn start_output(args: &[&str]) -> anyhow::Result<(Child, tokio::process::ChildSt
         .stdout(Stdio::null())
         .spawn()?;
     let stdin = child.stdin.take().context("stdin")?;
-    Ok((child, stdin))
+    Ok((child, stdin.into_owned_fd()?))
 }
 
 async fn probe_format(head: Vec<u8>) -> anyhow::Result<FeedFormat> {
@@ -226,7 +228,7 @@ async fn main() -> anyhow::Result<()> {
                 .stderr(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()?;
-            let stdin = child.stdin.take().context("stdin")?;
+            let stdin = child.stdin.take().context("stdin")?.into_owned_fd()?;
             relay.send(RelayCommand::AddOutput {
                 name: "dump".into(),
                 stdin,

@@ -72,8 +72,9 @@ fn an_ssh_drop_keeps_every_stream_on_air_until_a_stop_signal() {
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let pids = loop {
-        let kids: Vec<u32> = children_of(onair.id());
-        if kids.len() == 2 && config.hls("one").join("index.m3u8").exists() {
+        // Each stream runs an ingest and an output.
+        let kids: Vec<u32> = stream_ffmpegs_of(onair.id());
+        if kids.len() == 4 && config.hls("one").join("index.m3u8").exists() {
             break kids;
         }
         assert!(Instant::now() < deadline, "the streams did not start");

@@ -194,14 +194,22 @@ async fn shutdown_lets_every_ffmpeg_finish_its_output() {
         is_running(s, "fast") && is_running(s, "calm")
     })
     .await;
-    let pids: Vec<u32> = s.streams.iter().filter_map(|s| s.pid).collect();
-    assert_eq!(pids.len(), 2);
+    // Each stream runs an ingest and an output (and, for a moment, maybe
+    // a slate encoder, which the shutdown ends too).
+    let pids: Vec<u32> = s
+        .streams
+        .iter()
+        .flat_map(|s| s.processes.iter())
+        .filter(|p| p.role != onair::engine::ProcessRole::Slate)
+        .filter_map(|p| p.pid)
+        .collect();
+    assert_eq!(pids.len(), 4);
     let asked = Instant::now();
     engine.send(Command::Shutdown);
     let mut rx = engine.subscribe();
     task.wait().await;
     eprintln!("shutdown took {:?}", asked.elapsed());
-    for pid in pids {
+    for &pid in &pids {
         assert!(!alive(pid), "ffmpeg {pid} survived the shutdown");
     }
     let last = rx.borrow_and_update().clone();
@@ -210,7 +218,7 @@ async fn shutdown_lets_every_ffmpeg_finish_its_output() {
         .iter()
         .filter(|e| e.text == "ffmpeg finished its output and exited")
         .count();
-    assert_eq!(finished, 2, "{:#?}", last.log);
+    assert_eq!(finished, pids.len(), "{:#?}", last.log);
     // A finished HLS playlist ends with the end tag (what `q` buys over a kill).
     let playlist =
         std::fs::read_to_string(config.hls("fast").join("index.m3u8")).expect("playlist");

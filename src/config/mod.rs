@@ -249,7 +249,7 @@ pub struct StreamSpec {
 }
 
 /// The stream-level settings the ingest runs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestSettings {
     /// The stream's latency profile (input buffering, encoder tuning).
     pub profile: Profile,
@@ -257,6 +257,9 @@ pub struct IngestSettings {
     pub video: VideoMode,
     /// The stream's audio handling.
     pub audio: AudioMode,
+    /// The stream's own `output_args`: with fallback they go to the ingest,
+    /// where the stream's video and audio are handled (filters, bitrates).
+    pub output_args: Vec<String>,
 }
 
 /// Where an overlay sits on the screen.

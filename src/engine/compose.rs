@@ -142,6 +142,11 @@ pub(crate) fn row_state(
         StreamState::Starting | StreamState::Running => {}
         other => return other.clone(),
     }
+    // A source that cannot run until the operator acts says so, even while
+    // the slate covers for it.
+    if let StreamState::Failed { .. } = ingest.state {
+        return ingest.state.clone();
+    }
     match relay.on_air {
         Some(Feed::Slate) => StreamState::Fallback {
             since: relay.on_air_since.unwrap_or_else(now_millis),

@@ -169,6 +169,8 @@ impl Group {
             encode_again: false,
             probing: false,
             text_ok: true,
+            urgent: false,
+            helpers: Vec::new(),
         };
         let task = tokio::spawn(runner.run(control_rx, events, jobs_rx));
         Group {
@@ -229,6 +231,11 @@ struct GroupTask {
     probing: bool,
     /// `drawtext` works here; set false after it failed once.
     text_ok: bool,
+    /// The slate is wanted and there is no clip: encode without waiting.
+    urgent: bool,
+    /// The probe and encoder tasks, ended with the group (their processes
+    /// are killed when dropped).
+    helpers: Vec<JoinHandle<()>>,
 }
 
 impl GroupTask {
@@ -259,6 +266,9 @@ impl GroupTask {
         }
         // The outputs are stopped first by the engine; nothing is on the air.
         self.relay.send(RelayCommand::Fallback(false));
+        for helper in self.helpers.drain(..) {
+            helper.abort();
+        }
         let _ = self.ingest_control.send(Control::Shutdown);
         let _ = (&mut self.ingest_task).await;
     }
@@ -322,6 +332,7 @@ impl GroupTask {
             }),
             RelayEvent::LiveLost => {}
             RelayEvent::SlateMissing => {
+                self.urgent = true;
                 if !self.encoding {
                     self.encode();
                 }
@@ -391,10 +402,11 @@ impl GroupTask {
         let argv = probe::command(&probe::ffprobe_beside(&self.launch.ffmpeg));
         let spawner = self.spawner.clone();
         let jobs = self.jobs.clone();
-        tokio::spawn(async move {
+        self.helpers.retain(|h| !h.is_finished());
+        self.helpers.push(tokio::spawn(async move {
             let format = run_probe(&spawner, argv, head).await;
             let _ = jobs.send(Job::Probed(format));
-        });
+        }));
     }
 
     fn encode(&mut self) {
@@ -420,15 +432,22 @@ impl GroupTask {
         let jobs = self.jobs.clone();
         let encoders = Arc::clone(&self.encoders);
         let state = Arc::clone(&self.state);
-        tokio::spawn(async move {
-            let _permit = encoders.acquire_owned().await;
-            let (result, text_failed) = run_encoder(&spawner, argv, &state).await;
+        // A clip needed now neither queues nor yields; one made ahead of
+        // need waits its turn at the lowest priority.
+        let urgent = std::mem::take(&mut self.urgent);
+        self.helpers.retain(|h| !h.is_finished());
+        self.helpers.push(tokio::spawn(async move {
+            let _permit = match urgent {
+                true => None,
+                false => encoders.acquire_owned().await.ok(),
+            };
+            let (result, text_failed) = run_encoder(&spawner, argv, &state, !urgent).await;
             let _ = jobs.send(Job::Encoded {
                 format,
                 result,
                 text_failed: with_text && text_failed,
             });
-        });
+        }));
     }
 
     fn job_done(&mut self, job: Job) {
@@ -532,10 +551,11 @@ async fn run_encoder(
     spawner: &Spawner,
     argv: Vec<String>,
     state: &Arc<Mutex<RelayState>>,
+    background: bool,
 ) -> (Result<Clip, String>, bool) {
     let extras = Extras {
         fd3: None,
-        background: true,
+        background,
     };
     let child = match spawner.spawn_with(argv, extras).await {
         Ok(child) => child,

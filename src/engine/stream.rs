@@ -423,9 +423,9 @@ impl StreamTask {
         let mut ts_pipe = None;
         let mut extras = child::Extras::default();
         if let Role::Ingest(_) = self.role {
-            match tokio::net::unix::pipe::pipe()
-                .and_then(|(tx, rx)| Ok((tx.into_blocking_fd()?, rx)))
-            {
+            let pipe = tokio::net::unix::pipe::pipe()
+                .and_then(|(tx, rx)| Ok((tx.into_blocking_fd()?, rx.into_nonblocking_fd()?)));
+            match pipe {
                 Ok((write_end, read_end)) => {
                     extras.fd3 = Some(write_end);
                     ts_pipe = Some(read_end);
@@ -459,7 +459,7 @@ impl StreamTask {
                 }
             }
             Role::Output(relay) => {
-                if let Some(input) = stdin.take() {
+                if let Some(Ok(input)) = stdin.take().map(|s| s.into_owned_fd()) {
                     relay.send(RelayCommand::AddOutput {
                         name: self.name.clone(),
                         stdin: input,
@@ -472,6 +472,7 @@ impl StreamTask {
         let mut parser = ProgressParser::new();
         let mut last_out_time: Option<i64> = None;
         let mut last_advance = tokio::time::Instant::now();
+        let mut fed_at_advance = self.relay_fed();
         let mut running_since: Option<Instant> = None;
         let mut errors = errors::RunErrors::default();
         let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
@@ -522,6 +523,7 @@ impl StreamTask {
                             if advanced {
                                 last_out_time = progress.out_time_us;
                                 last_advance = tokio::time::Instant::now();
+                                fed_at_advance = self.relay_fed();
                                 if running_since.is_none() {
                                     running_since = Some(Instant::now());
                                     self.update(|s| s.running_since = Some(now_millis()));
@@ -561,6 +563,14 @@ impl StreamTask {
                     return RunEnd::Exited(healthy(running_since));
                 },
                 _ = tokio::time::sleep_until(stall_at) => {
+                    // An output that was given nothing to write is not
+                    // stalled: the relay has nothing on the air.
+                    if let Some(fed) = self.relay_fed() {
+                        if Some(fed) == fed_at_advance {
+                            last_advance = tokio::time::Instant::now();
+                            continue;
+                        }
+                    }
                     let secs = allowed.as_secs_f64();
                     self.update(|s| {
                         s.stalls += 1;
@@ -571,6 +581,19 @@ impl StreamTask {
                     return RunEnd::Stalled(healthy(running_since));
                 },
             }
+        }
+    }
+
+    /// For an output: how many bytes its relay has handed out so far.
+    fn relay_fed(&self) -> Option<u64> {
+        match &self.role {
+            Role::Output(relay) => Some(
+                relay
+                    .counters()
+                    .output_bytes
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            _ => None,
         }
     }
 

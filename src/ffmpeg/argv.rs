@@ -184,6 +184,8 @@ pub fn ingest_command(config: &Config, spec: &StreamSpec, extras: &IngestExtras)
     input.splice(at..at, extras.before_input.iter().cloned());
     a.extend(input);
     codec_args(&mut a, spec.ingest.video, spec.ingest.audio, kind, profile);
+    a.extend(profile.output_args.iter().cloned());
+    a.extend(spec.ingest.output_args.iter().cloned());
     a.extend([
         "-f".to_string(),
         "mpegts".into(),
@@ -231,8 +233,11 @@ pub fn output_command(config: &Config, spec: &StreamSpec) -> Vec<String> {
         mode => mode,
     };
     audio_args(&mut a, audio);
-    a.extend(profile.output_args.iter().cloned());
-    a.extend(spec.output_args.iter().cloned());
+    // The stream's own options went to the ingest; a destination's own
+    // (when it sets other ones) apply to its output.
+    if spec.output_args != spec.ingest.output_args {
+        a.extend(spec.output_args.iter().cloned());
+    }
     muxer_args(&mut a, config, spec);
     a
 }

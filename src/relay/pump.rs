@@ -13,12 +13,12 @@ use super::packet::{self, PACKET_SIZE, SYNC_BYTE};
 use super::policy::{self, LiveWatch};
 use super::splice::{Feed, Splicer};
 use bytes::Bytes;
-use std::sync::Arc;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
-use tokio::process::ChildStdin;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -38,8 +38,9 @@ const GOP_CACHE_BYTES: usize = 2 * 1024 * 1024;
 /// What the stream's supervisor tells the relay.
 #[derive(Debug)]
 pub enum RelayCommand {
-    /// A new ingest process started; its transport stream comes on `reader`.
-    AttachLive(pipe::Receiver),
+    /// A new ingest process started; its transport stream comes on this
+    /// pipe's read end.
+    AttachLive(OwnedFd),
     /// The slate to play from now on (encoded to match the live feed).
     SlateClip(Arc<Clip>),
     /// A new output process; it reads the stream on `stdin`. Replaces an
@@ -47,8 +48,8 @@ pub enum RelayCommand {
     AddOutput {
         /// The output's row name (`cam`, `program/youtube`).
         name: String,
-        /// Its standard input.
-        stdin: ChildStdin,
+        /// The write end of its standard input.
+        stdin: OwnedFd,
     },
     /// Close an output's input: its FFmpeg finishes its file and exits.
     RemoveOutput {
@@ -103,15 +104,31 @@ pub struct Relay {
     counters: Arc<RelayCounters>,
 }
 
+/// The runtime every relay runs on: threads of its own, so that the media
+/// path never waits for the engine, the console or the HTTP server (nor
+/// they for it). Created on first use, it lives as long as the process.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("onair-relay")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the relay's runtime: {e}"))
+    })
+}
+
 impl Relay {
-    /// Starts the relay task of one stream; events come on the returned
-    /// receiver. The task ends when every handle is dropped.
+    /// Starts the relay task of one stream on the relay runtime; events
+    /// come on the returned receiver. The task ends when every handle is
+    /// dropped.
     pub fn start(fallback: bool) -> (Relay, mpsc::UnboundedReceiver<RelayEvent>, JoinHandle<()>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
         let counters = Arc::new(RelayCounters::default());
         let pump = Pump::new(fallback, event_tx, Arc::clone(&counters));
-        let task = tokio::spawn(pump.run(command_rx));
+        let task = runtime().spawn(pump.run(command_rx));
         (Relay { commands, counters }, events, task)
     }
 
@@ -224,9 +241,15 @@ impl Pump {
             tokio::select! {
                 command = commands.recv() => match command {
                     None => break,
-                    Some(RelayCommand::AttachLive(pipe)) => {
+                    Some(RelayCommand::AttachLive(fd)) => {
                         self.splicer.reset(Feed::Live);
-                        live = Some(Reader::new(pipe));
+                        live = match pipe::Receiver::from_owned_fd(fd) {
+                            Ok(pipe) => Some(Reader::new(pipe)),
+                            Err(e) => {
+                                tracing::error!("cannot read the ingest's pipe: {e}");
+                                None
+                            }
+                        };
                         self.live.attached = true;
                         self.head = Some(Head {
                             bytes: Vec::new(),
@@ -353,8 +376,15 @@ impl Pump {
         }
     }
 
-    fn add_output(&mut self, name: String, mut stdin: ChildStdin) {
+    fn add_output(&mut self, name: String, stdin: OwnedFd) {
         self.outputs.retain(|o| o.name != name);
+        let mut stdin = match pipe::Sender::from_owned_fd(stdin) {
+            Ok(stdin) => stdin,
+            Err(e) => {
+                tracing::error!(output = %name, "cannot write to the output's stdin: {e}");
+                return;
+            }
+        };
         let (queue, mut chunks) = mpsc::channel::<Bytes>(OUTPUT_QUEUE);
         tokio::spawn(async move {
             while let Some(chunk) = chunks.recv().await {
