@@ -6,7 +6,7 @@ use super::child::Spawner;
 use super::journal::Journal;
 use super::launch::group_launch;
 use super::relayed::{Group, GroupControl, GroupView};
-use super::stream::{StreamStatus, Wakeups};
+use super::stream::{Pacer, StreamStatus, Wakeups};
 use crate::config::{Config, StreamSpec};
 use crate::relay::Relay;
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,7 @@ pub(crate) struct Groups {
     journal: Journal,
     wakeups: Arc<Wakeups>,
     encoders: Arc<Semaphore>,
+    pacer: Arc<Pacer>,
 }
 
 impl Groups {
@@ -34,6 +35,7 @@ impl Groups {
             journal,
             wakeups,
             encoders: Arc::new(Semaphore::new(ENCODERS)),
+            pacer: Arc::new(Pacer::default()),
         }
     }
 
@@ -55,6 +57,7 @@ impl Groups {
             self.journal.clone(),
             Arc::clone(&self.wakeups),
             Arc::clone(&self.encoders),
+            Arc::clone(&self.pacer),
         );
         let joined = (group.relay.clone(), group.view.clone());
         self.groups.push(group);

@@ -12,7 +12,7 @@
 use super::child::{Extras, Spawner};
 use super::journal::{Journal, Level};
 use super::snapshot::{UnixMillis, now_millis};
-use super::stream::{Control, Launch, Role, StreamStatus, StreamTask, Wakeups};
+use super::stream::{Control, Launch, Pacer, Role, StreamStatus, StreamTask, Wakeups};
 use crate::ffmpeg::probe::{self, FeedFormat};
 use crate::ffmpeg::slate::{self, SlateSource};
 use crate::relay::{Clip, Feed, Relay, RelayCommand, RelayEvent};
@@ -124,6 +124,7 @@ impl Group {
         journal: Journal,
         wakeups: Arc<Wakeups>,
         encoders: Arc<Semaphore>,
+        pacer: Arc<Pacer>,
     ) -> Group {
         let stream = launch.ingest.spec.stream.clone();
         let (relay, events, _relay_task) = Relay::start(true);
@@ -136,7 +137,7 @@ impl Group {
             spawner.clone(),
             journal.clone(),
             Arc::clone(&wakeups),
-            Role::Ingest(relay.clone()),
+            Role::Ingest(relay.clone(), pacer),
         );
         let ingest_task = tokio::spawn(ingest.run());
         let state = Arc::new(Mutex::new(RelayState {

@@ -25,9 +25,39 @@ const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Longest restart delay.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// Longest restart delay of an ingest: while its source is lost the slate
-/// is on the air, and the audience waits for the source to be tried again
-/// (a failed attempt costs FFmpeg about 60 ms of CPU).
-const INGEST_BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// is on the air and the audience waits for the source to be tried again.
+/// A failed attempt costs FFmpeg about 60 ms of CPU; [`Pacer`] bounds how
+/// many attempts the whole engine makes per second.
+const INGEST_BACKOFF_CAP: Duration = Duration::from_secs(2);
+/// Ingest restarts, engine-wide, are at least this far apart: with every
+/// source of a venue down at once, retrying costs at most about half a core.
+const INGEST_RESTART_GAP: Duration = Duration::from_millis(100);
+
+/// Spaces the restarts of every ingest of the engine.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer {
+            next: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+}
+
+impl Pacer {
+    /// The first free slot at or after `wanted`, now taken.
+    pub(crate) fn reserve(&self, wanted: tokio::time::Instant) -> tokio::time::Instant {
+        let Ok(mut next) = self.next.lock() else {
+            return wanted;
+        };
+        let at = wanted.max(*next);
+        *next = at + INGEST_RESTART_GAP;
+        at
+    }
+}
 /// Extra time the watchdog gives a new FFmpeg to produce its first output.
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// A process that ran this long resets the backoff.
@@ -66,8 +96,8 @@ pub(crate) enum Role {
     /// The row's only FFmpeg, from source to destination (`fallback = false`).
     Solo,
     /// The ingest of a stream with fallback: its transport stream (fd 3)
-    /// goes to the relay.
-    Ingest(Relay),
+    /// goes to the relay; its restarts are paced engine-wide.
+    Ingest(Relay, Arc<Pacer>),
     /// One output of a stream with fallback: it reads the relay on stdin.
     Output(Relay),
 }
@@ -75,7 +105,7 @@ pub(crate) enum Role {
 impl Role {
     fn backoff_cap(&self) -> Duration {
         match self {
-            Role::Ingest(_) => INGEST_BACKOFF_CAP,
+            Role::Ingest(..) => INGEST_BACKOFF_CAP,
             _ => BACKOFF_CAP,
         }
     }
@@ -83,7 +113,7 @@ impl Role {
     /// How the task's journal lines start: an ingest speaks of the source.
     fn prefix(&self) -> &'static str {
         match self {
-            Role::Ingest(_) => "source ",
+            Role::Ingest(..) => "source ",
             _ => "",
         }
     }
@@ -308,7 +338,11 @@ impl StreamTask {
                     }
                     attempt += 1;
                     self.update(|s| s.restarts += 1);
-                    let delay = backoff(attempt).min(self.role.backoff_cap());
+                    let mut delay = backoff(attempt).min(self.role.backoff_cap());
+                    if let Role::Ingest(_, pacer) = &self.role {
+                        let now = tokio::time::Instant::now();
+                        delay = pacer.reserve(now + delay) - now;
+                    }
                     let retry_at = now_millis() + delay.as_millis() as u64;
                     self.set_state(
                         StreamState::Retrying { attempt, retry_at },
@@ -422,7 +456,7 @@ impl StreamTask {
         // An ingest writes its transport stream to a pipe on fd 3.
         let mut ts_pipe = None;
         let mut extras = child::Extras::default();
-        if let Role::Ingest(_) = self.role {
+        if let Role::Ingest(..) = self.role {
             let pipe = tokio::net::unix::pipe::pipe()
                 .and_then(|(tx, rx)| Ok((tx.into_blocking_fd()?, rx.into_nonblocking_fd()?)));
             match pipe {
@@ -453,7 +487,7 @@ impl StreamTask {
         let mut stdin = child.stdin.take();
         match &self.role {
             Role::Solo => {}
-            Role::Ingest(relay) => {
+            Role::Ingest(relay, _) => {
                 if let Some(pipe) = ts_pipe.take() {
                     relay.send(RelayCommand::AttachLive(pipe));
                 }

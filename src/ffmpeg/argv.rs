@@ -181,7 +181,16 @@ pub fn ingest_command(config: &Config, spec: &StreamSpec, extras: &IngestExtras)
     input_args(&mut input, spec, kind, profile);
     // `-i URL` are the last two items: the extras stand just before them.
     let at = input.len().saturating_sub(2);
-    input.splice(at..at, extras.before_input.iter().cloned());
+    let mut before = Vec::new();
+    if let Input::Network { .. } = spec.input {
+        // FFmpeg probes a network source for 5 s by default: a second
+        // finds every stream of a live feed (RTMP and RTSP announce them,
+        // MPEG-TS has its tables) and brings a returning source back on
+        // the air seconds sooner.
+        before.extend(["-analyzeduration".to_string(), "1000000".into()]);
+    }
+    before.extend(extras.before_input.iter().cloned());
+    input.splice(at..at, before);
     a.extend(input);
     codec_args(&mut a, spec.ingest.video, spec.ingest.audio, kind, profile);
     a.extend(profile.output_args.iter().cloned());

@@ -1,0 +1,445 @@
+//! The show goes on: when a stream's source dies, its outputs carry the
+//! slate and stay connected, and live comes back by itself. Real FFmpeg,
+//! real nginx-rtmp as the venue's hub and as the platform, a real headless
+//! Chromium screen.
+//!
+//! Needs ffmpeg, nginx with Debian's libnginx-mod-rtmp, chromium and
+//! chromium-driver; a test fails with what to install when they are missing.
+
+#[path = "support/chromium.rs"]
+mod chromium;
+mod common;
+#[path = "support/rtmp_hub.rs"]
+mod rtmp_hub;
+
+use chromium::Browser;
+use common::*;
+use onair::engine::{Command, Engine, EngineOptions, EngineTask, Snapshot, StreamState};
+use onair::server::{self, Server};
+use rtmp_hub::{Feed, Nginx, Viewer, probe};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The outage of the long test: the issue's 20 s.
+const OUTAGE: Duration = Duration::from_secs(20);
+
+fn state(s: &Snapshot, name: &str) -> &'static str {
+    s.stream(name).map_or("", |r| r.state.label())
+}
+
+fn on_air(s: &Snapshot, name: &str) -> String {
+    s.stream(name)
+        .and_then(|r| r.fallback.as_ref())
+        .map(|f| f.on_air.clone())
+        .unwrap_or_default()
+}
+
+/// The PID of a row's output FFmpeg (the process its outputs hang on).
+fn output_pid(s: &Snapshot, name: &str) -> Option<u32> {
+    s.stream(name)?
+        .processes
+        .iter()
+        .find(|p| p.role == onair::engine::ProcessRole::Output)
+        .and_then(|p| p.pid)
+}
+
+/// The highest segment number in a stream's playlist.
+fn last_segment(dir: &Path) -> Option<u64> {
+    let playlist = std::fs::read_to_string(dir.join("index.m3u8")).ok()?;
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("seg-")?.strip_suffix(".ts")?.parse().ok())
+        .max()
+}
+
+/// What ffprobe finds on the platform, as `codec=...` lines.
+fn platform_streams(url: &str, when: &str) -> String {
+    let found = probe(url, Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{when}: the platform has no program: {e}"));
+    assert!(
+        found.contains("codec_name=h264") && found.contains("width=320|height=180"),
+        "{when}: no 320x180 H.264 on the platform: {found}"
+    );
+    assert!(found.contains("codec_name=aac"), "{when}: no AAC: {found}");
+    found
+}
+
+/// Publish sessions nginx counted for `name`.
+fn publishes(nginx: &Nginx, name: &str) -> usize {
+    nginx
+        .error_log()
+        .matches(&format!("publish: name='{name}'"))
+        .count()
+}
+
+/// onair's engine and HTTP server on a temp config.
+struct Onair {
+    config: TempConfig,
+    engine: Engine,
+    task: EngineTask,
+    server: Server,
+}
+
+impl Onair {
+    async fn start(text: &str) -> Onair {
+        let config = TempConfig::new(text);
+        let (engine, task) = Engine::start(config.load(), EngineOptions { write_back: false })
+            .expect("engine starts");
+        let server = server::start(engine.clone()).await.expect("server starts");
+        Onair {
+            config,
+            engine,
+            task,
+            server,
+        }
+    }
+
+    async fn stop(self) {
+        self.server.shutdown().await;
+        self.engine.send(Command::Shutdown);
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.task.wait()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hub = Nginx::start(dir.path(), "hub");
+    let platform = Nginx::start(dir.path(), "platform");
+    let feed = Feed::publish(&hub.url("program"));
+    // Copy mode all through: the source's H.264 and AAC are never re-encoded.
+    let onair = Onair::start(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nstall_timeout = 4\n\n\
+         [[stream]]\nname = \"screen\"\ninput = \"{hub}\"\nprofile = \"low-latency\"\naudio = \"copy\"\n\n\
+         [[stream]]\nname = \"program\"\ninput = \"{hub}\"\naudio = \"copy\"\noutput = \"{platform}\"\n\n\
+         [[screen]]\nname = \"foyer\"\nstream = \"screen\"\n",
+        hub = hub.url("program"),
+        platform = platform.url("show"),
+    ))
+    .await;
+    let engine = &onair.engine;
+    let before = wait_for(engine, Duration::from_secs(40), "both on the air", |s| {
+        ["screen", "program"]
+            .iter()
+            .all(|n| state(s, n) == "running" && on_air(s, n) == "live")
+    })
+    .await;
+    let outputs = [
+        output_pid(&before, "screen").expect("screen's output"),
+        output_pid(&before, "program").expect("program's output"),
+    ];
+    // The slate may already have stood in while the source was being opened.
+    let fallbacks = |s: &Snapshot, name: &str| {
+        s.stream(name)
+            .and_then(|r| r.fallback.as_ref())
+            .map_or(0, |f| f.fallbacks)
+    };
+    let fallbacks_before = [fallbacks(&before, "screen"), fallbacks(&before, "program")];
+    let show = platform.url("show");
+    let probed_before = platform_streams(&show, "before the outage");
+
+    let browser = Browser::open(free_port()).await;
+    let page = format!("http://{}/screen/foyer", onair.server.local_addr());
+    browser.client.goto(&page).await.expect("open the screen");
+    let mut player = wait_player(&browser, "the screen plays", |p| {
+        p["state"] == "playing" && p["time"].as_f64().unwrap_or(0.0) > 0.5
+    })
+    .await;
+    let mut viewer = Viewer::watch(&show);
+    assert!(
+        viewer.wait_flowing(Duration::from_secs(15)),
+        "a viewer of the platform gets the show"
+    );
+
+    // The encoder dies for 20 s.
+    drop(feed);
+    let died = Instant::now();
+    let lost = wait_for(engine, Duration::from_secs(20), "the slate on both", |s| {
+        ["screen", "program"]
+            .iter()
+            .all(|n| state(s, n) == "fallback" && on_air(s, n) == "slate")
+    })
+    .await;
+    eprintln!(
+        "slate on the air {:?} after the encoder died",
+        died.elapsed()
+    );
+    let StreamState::Fallback { reason, forced, .. } = &lost.stream("program").expect("row").state
+    else {
+        unreachable!("waited for fallback")
+    };
+    assert!(!forced);
+    assert!(
+        reason.starts_with("source"),
+        "the source's error is said: {reason}"
+    );
+
+    let mut segments = vec![(died.elapsed(), last_segment(&onair.config.hls("screen")))];
+    let mut probed_during = None;
+    let start_time = player["time"].as_f64().unwrap_or(0.0);
+    while died.elapsed() < OUTAGE {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        segments.push((died.elapsed(), last_segment(&onair.config.hls("screen"))));
+        if probed_during.is_none() && died.elapsed() > Duration::from_secs(6) {
+            probed_during = Some(platform_streams(&show, "during the outage"));
+        }
+    }
+    player = browser.player().await;
+    // The playlist gained segments all along: no 6 s without a new one.
+    let mut last_new = (Duration::ZERO, segments[0].1);
+    for (at, number) in &segments {
+        if number > &last_new.1 {
+            last_new = (*at, *number);
+        }
+        assert!(
+            *at - last_new.0 < Duration::from_secs(6),
+            "no new segment for 6 s during the outage: {segments:?}"
+        );
+    }
+    // The screen kept playing the slate.
+    let played = player["time"].as_f64().unwrap_or(0.0) - start_time;
+    assert!(
+        player["state"] == "playing" && played > 10.0 && player["fatal"].is_null(),
+        "the screen stopped during the outage ({played:.1} s played): {player}"
+    );
+    let (gap, at) = viewer.longest_gap_since(died);
+    assert!(
+        gap < Duration::from_secs(10),
+        "the platform's viewer got nothing for {gap:?} from +{at:?}"
+    );
+
+    // The encoder is back: live returns by itself, on the same outputs.
+    let _feed = Feed::publish(&hub.url("program"));
+    let back = Instant::now();
+    let after = wait_for(engine, Duration::from_secs(30), "live on both again", |s| {
+        ["screen", "program"]
+            .iter()
+            .all(|n| state(s, n) == "running" && on_air(s, n) == "live")
+    })
+    .await;
+    eprintln!("live again {:?} after the encoder returned", back.elapsed());
+    let probed_after = platform_streams(&show, "after the outage");
+    assert_eq!(
+        [
+            output_pid(&after, "screen").expect("pid"),
+            output_pid(&after, "program").expect("pid")
+        ],
+        outputs,
+        "an output FFmpeg was restarted"
+    );
+    for (name, before) in ["screen", "program"].into_iter().zip(fallbacks_before) {
+        let f = after
+            .stream(name)
+            .and_then(|r| r.fallback.clone())
+            .expect("fallback");
+        assert_eq!(
+            f.fallbacks,
+            before + 1,
+            "{name}: one fallback for the outage: {f:?}"
+        );
+        assert!(f.slate_seconds_total > 5.0, "{name}: {f:?}");
+    }
+    assert_eq!(
+        publishes(&platform, "show"),
+        1,
+        "one publish session from start to end"
+    );
+    assert!(viewer.is_connected(), "the platform's viewer was dropped");
+    eprintln!("platform before: {probed_before}during: {probed_during:?}\nafter: {probed_after}");
+    let player = wait_player(&browser, "the screen plays live", |p| {
+        p["state"] == "playing"
+    })
+    .await;
+    assert!(player["fatal"].is_null(), "{player}");
+    onair.stop().await;
+}
+
+async fn wait_player(
+    browser: &Browser,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let player = browser.player().await;
+        if check(&player) {
+            return player;
+        }
+        assert!(Instant::now() < deadline, "{what}: {player}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The mean colour of the first picture of the newest segment.
+fn newest_picture_colour(dir: &Path) -> Option<[u8; 3]> {
+    let segment = format!("seg-{}.ts", last_segment(dir)?);
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(dir.join(segment))
+        .args(["-frames:v", "1", "-vf", "scale=1:1:flags=area,format=rgb24"])
+        .args(["-f", "rawvideo", "-"])
+        .output()
+        .ok()?;
+    out.stdout.get(..3).map(|c| [c[0], c[1], c[2]])
+}
+
+/// The built-in card is dark blue; the test pattern is not.
+fn is_card([r, g, b]: [u8; 3]) -> bool {
+    r < 60 && g < 70 && b > r.saturating_add(25)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bumper_puts_the_slate_on_the_air_and_takes_it_off() {
+    let config = TempConfig::new(&config_text(&lavfi_stream("cam", "low-latency", true)));
+    let (engine, task) =
+        Engine::start(config.load(), EngineOptions { write_back: false }).expect("engine starts");
+    let live = wait_for(
+        &engine,
+        Duration::from_secs(40),
+        "live, with a slate ready",
+        |s| {
+            state(s, "cam") == "running"
+                && s.stream("cam")
+                    .and_then(|r| r.fallback.as_ref())
+                    .is_some_and(|f| f.clip.contains("loop"))
+        },
+    )
+    .await;
+    let output = output_pid(&live, "cam");
+    let dir = config.hls("cam");
+    let colour = newest_picture_colour(&dir).expect("a live segment");
+    assert!(!is_card(colour), "live looks like the card: {colour:?}");
+
+    engine.send(Command::Bumper {
+        stream: "cam".into(),
+        on: true,
+    });
+    let held = wait_for(&engine, Duration::from_secs(10), "the slate by hand", |s| {
+        matches!(
+            s.stream("cam").map(|r| &r.state),
+            Some(StreamState::Fallback { forced: true, .. })
+        )
+    })
+    .await;
+    assert_eq!(
+        held.stream("cam")
+            .and_then(|r| r.fallback.as_ref())
+            .map(|f| f.fallbacks),
+        Some(0)
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !newest_picture_colour(&dir).is_some_and(is_card) {
+        assert!(
+            Instant::now() < deadline,
+            "the card never reached the segments"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    engine.send(Command::Bumper {
+        stream: "cam".into(),
+        on: false,
+    });
+    let back = wait_for(&engine, Duration::from_secs(10), "live again", |s| {
+        state(s, "cam") == "running" && on_air(s, "cam") == "live"
+    })
+    .await;
+    assert_eq!(output_pid(&back, "cam"), output, "the output was restarted");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while newest_picture_colour(&dir).is_none_or(is_card) {
+        assert!(
+            Instant::now() < deadline,
+            "live never came back to the segments"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_fallback_the_outputs_stop_with_the_source() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hub = Nginx::start(dir.path(), "hub");
+    let platform = Nginx::start(dir.path(), "platform");
+    let feed = Feed::publish(&hub.url("program"));
+    let config = TempConfig::new(&config_text(&format!(
+        "[[stream]]\nname = \"program\"\ninput = \"{}\"\naudio = \"copy\"\noutput = \"{}\"\nfallback = false\n",
+        hub.url("program"),
+        platform.url("show"),
+    )));
+    let (engine, task) =
+        Engine::start(config.load(), EngineOptions { write_back: false }).expect("engine starts");
+    let running = wait_for(&engine, Duration::from_secs(30), "running", |s| {
+        state(s, "program") == "running"
+    })
+    .await;
+    let row = running.stream("program").expect("row");
+    assert_eq!(row.processes.len(), 1, "one FFmpeg from source to platform");
+    assert!(row.fallback.is_none());
+    let mut viewer = Viewer::watch(&platform.url("show"));
+    assert!(viewer.wait_flowing(Duration::from_secs(15)));
+
+    drop(feed);
+    wait_for(
+        &engine,
+        Duration::from_secs(20),
+        "retrying, not on a slate",
+        |s| state(s, "program") == "retrying",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while viewer.is_connected() {
+        assert!(
+            Instant::now() < deadline,
+            "the platform kept the show without a source"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    engine.send(Command::Bumper {
+        stream: "program".into(),
+        on: true,
+    });
+    let refused = wait_for(&engine, Duration::from_secs(5), "the bumper refused", |s| {
+        s.log
+            .iter()
+            .any(|e| e.text.contains("the bumper needs `fallback = true`"))
+    })
+    .await;
+    assert_ne!(state(&refused, "program"), "fallback");
+    engine.send(Command::Shutdown);
+    task.wait().await;
+}
+
+#[test]
+fn a_slate_that_is_not_a_file_is_refused_at_its_place() {
+    let config = TempConfig::new(
+        "[server]\nslate = \"missing.png\"\n\n[[stream]]\nname = \"cam\"\ninput = \"rtmp://127.0.0.1/live/cam\"\nslate = \"nowhere.mp4\"\n",
+    );
+    let error = onair::config::load_file(&config.path)
+        .expect_err("missing slates are refused")
+        .to_string();
+    let path = config.path.display();
+    assert!(
+        error.contains(&format!("{path}:2:9: slate `missing.png` is not a file")),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("{path}:7:9: slate `nowhere.mp4` is not a file")),
+        "{error}"
+    );
+
+    std::fs::write(config.dir.path().join("break.png"), b"png").expect("write");
+    std::fs::write(
+        &config.path,
+        "[server]\nslate = \"break.png\"\n\n[[stream]]\nname = \"cam\"\ninput = \"rtmp://127.0.0.1/live/cam\"\n\n[[stream]]\nname = \"off\"\ninput = \"rtmp://127.0.0.1/live/off\"\nfallback = false\n",
+    )
+    .expect("write");
+    let loaded = onair::config::load_file(&config.path).expect("valid");
+    assert_eq!(
+        loaded.streams[0].slate,
+        Some(config.dir.path().join("break.png"))
+    );
+    assert!(loaded.streams[0].fallback);
+    assert!(!loaded.streams[1].fallback);
+}
