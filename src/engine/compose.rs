@@ -3,7 +3,8 @@
 //! state says whether the source is on the air, its CPU and memory are the
 //! sum of its processes, its history and stderr include the ingest's.
 
-use super::relayed::{ClipState, GroupView, RelayState, source_reason};
+use super::relayed::{GroupView, RelayState, source_reason};
+use super::slate::ClipState;
 use super::snapshot::*;
 use super::stream::StreamStatus;
 use crate::relay::Feed;

@@ -10,6 +10,8 @@ mod groups;
 mod journal;
 mod launch;
 mod relayed;
+mod role;
+mod slate;
 mod snapshot;
 mod stats;
 mod stream;

@@ -9,24 +9,19 @@
 //! need, at the lowest CPU priority), and records when the slate went on
 //! and off the air.
 
-use super::child::{Extras, Spawner};
+use super::child::Spawner;
 use super::journal::{Journal, Level};
+use super::role::{Pacer, Role};
+use super::slate::{ClipState, describe_slate, run_encoder, run_probe};
 use super::snapshot::{UnixMillis, now_millis};
-use super::stream::{Control, Launch, Pacer, Role, StreamStatus, StreamTask, Wakeups};
+use super::stream::{Control, Launch, StreamStatus, StreamTask, Wakeups};
 use crate::ffmpeg::probe::{self, FeedFormat};
 use crate::ffmpeg::slate::{self, SlateSource};
 use crate::relay::{Clip, Feed, Relay, RelayCommand, RelayEvent};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
-
-/// ffprobe gets this long to read a live feed's first seconds.
-const PROBE_LIMIT: Duration = Duration::from_secs(15);
-/// The slate encoder gets this long (a video slate is up to 30 s long).
-const ENCODE_LIMIT: Duration = Duration::from_secs(120);
 
 /// What the group task runs: the ingest's launch and the slate's recipe.
 #[derive(Debug, Clone)]
@@ -53,20 +48,6 @@ pub(crate) enum GroupControl {
     RetrySource,
     /// Stop the ingest and end.
     Shutdown,
-}
-
-/// The state of the slate clip.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) enum ClipState {
-    /// Nothing encoded yet.
-    #[default]
-    None,
-    /// The encoder is running.
-    Encoding,
-    /// Ready to play: what it matches.
-    Ready(String),
-    /// The encoder failed: why.
-    Failed(String),
 }
 
 /// The relay's side of a stream, for snapshots.
@@ -186,17 +167,6 @@ impl Group {
     /// Sends a control; ignored once the group has ended.
     pub(crate) fn send(&self, control: GroupControl) {
         let _ = self.control.send(control);
-    }
-}
-
-/// What the slate shows, in a few words.
-fn describe_slate(source: &SlateSource) -> String {
-    match source {
-        SlateSource::Card(_) => "built-in card".to_string(),
-        SlateSource::Image(path) | SlateSource::Video(path) => path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        ),
     }
 }
 
@@ -529,67 +499,4 @@ pub(crate) fn source_reason(ingest: &StreamStatus) -> String {
         (_, Some(error)) => format!("source: {error}"),
         (state, None) => format!("source {}", state.label()),
     }
-}
-
-/// Runs ffprobe on the first seconds of a live run.
-async fn run_probe(spawner: &Spawner, argv: Vec<String>, head: Vec<u8>) -> Option<FeedFormat> {
-    let mut child = spawner.spawn(argv).await.ok()?;
-    let mut stdin = child.stdin.take()?;
-    let feed = tokio::spawn(async move {
-        let _ = stdin.write_all(&head).await;
-    });
-    let output = tokio::time::timeout(PROBE_LIMIT, child.wait_with_output())
-        .await
-        .ok()?
-        .ok()?;
-    feed.abort();
-    probe::parse(&String::from_utf8_lossy(&output.stdout))
-}
-
-/// Runs the slate encoder; returns the clip, or why not and whether the
-/// failure came from drawing text.
-async fn run_encoder(
-    spawner: &Spawner,
-    argv: Vec<String>,
-    state: &Arc<Mutex<RelayState>>,
-    background: bool,
-) -> (Result<Clip, String>, bool) {
-    let extras = Extras {
-        fd3: None,
-        background,
-    };
-    let child = match spawner.spawn_with(argv, extras).await {
-        Ok(child) => child,
-        Err(e) => return (Err(format!("cannot start ffmpeg: {e}")), false),
-    };
-    if let Ok(mut s) = state.lock() {
-        s.encoder_pid = child.id();
-    }
-    let output = tokio::time::timeout(ENCODE_LIMIT, child.wait_with_output()).await;
-    if let Ok(mut s) = state.lock() {
-        s.encoder_pid = None;
-    }
-    let output = match output {
-        Ok(Ok(output)) => output,
-        Ok(Err(e)) => return (Err(e.to_string()), false),
-        Err(_) => return (Err("the encoder took too long".to_string()), false),
-    };
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let last = stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .to_string();
-    let text_failed = stderr.lines().any(slate::is_text_failure);
-    if !output.status.success() {
-        return (
-            Err(format!("ffmpeg {}: {last}", output.status)),
-            text_failed,
-        );
-    }
-    (
-        Clip::parse(&output.stdout).map_err(|e| e.to_string()),
-        text_failed,
-    )
 }

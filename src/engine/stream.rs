@@ -4,10 +4,10 @@
 
 use super::child::{self, Spawner, StopOutcome};
 use super::journal::{Journal, Level};
+use super::role::Role;
 use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
 use crate::config::{Output, StreamSpec};
 use crate::ffmpeg::{self, Progress, ProgressParser, errors, hls};
-use crate::relay::{Relay, RelayCommand};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -24,40 +24,6 @@ const HISTORY_KEPT: usize = 30;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Longest restart delay.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
-/// Longest restart delay of an ingest: while its source is lost the slate
-/// is on the air and the audience waits for the source to be tried again.
-/// A failed attempt costs FFmpeg about 60 ms of CPU; [`Pacer`] bounds how
-/// many attempts the whole engine makes per second.
-const INGEST_BACKOFF_CAP: Duration = Duration::from_secs(2);
-/// Ingest restarts, engine-wide, are at least this far apart: with every
-/// source of a venue down at once, retrying costs at most about half a core.
-const INGEST_RESTART_GAP: Duration = Duration::from_millis(100);
-
-/// Spaces the restarts of every ingest of the engine.
-#[derive(Debug)]
-pub(crate) struct Pacer {
-    next: Mutex<tokio::time::Instant>,
-}
-
-impl Default for Pacer {
-    fn default() -> Self {
-        Pacer {
-            next: Mutex::new(tokio::time::Instant::now()),
-        }
-    }
-}
-
-impl Pacer {
-    /// The first free slot at or after `wanted`, now taken.
-    pub(crate) fn reserve(&self, wanted: tokio::time::Instant) -> tokio::time::Instant {
-        let Ok(mut next) = self.next.lock() else {
-            return wanted;
-        };
-        let at = wanted.max(*next);
-        *next = at + INGEST_RESTART_GAP;
-        at
-    }
-}
 /// Extra time the watchdog gives a new FFmpeg to produce its first output.
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// A process that ran this long resets the backoff.
@@ -88,35 +54,6 @@ pub(crate) struct Launch {
     pub shown_input: String,
     /// The output as the operator may see it (masked).
     pub shown_output: String,
-}
-
-/// Where a task's FFmpeg sits in its stream's process layout.
-#[derive(Clone)]
-pub(crate) enum Role {
-    /// The row's only FFmpeg, from source to destination (`fallback = false`).
-    Solo,
-    /// The ingest of a stream with fallback: its transport stream (fd 3)
-    /// goes to the relay; its restarts are paced engine-wide.
-    Ingest(Relay, Arc<Pacer>),
-    /// One output of a stream with fallback: it reads the relay on stdin.
-    Output(Relay),
-}
-
-impl Role {
-    fn backoff_cap(&self) -> Duration {
-        match self {
-            Role::Ingest(..) => INGEST_BACKOFF_CAP,
-            _ => BACKOFF_CAP,
-        }
-    }
-
-    /// How the task's journal lines start: an ingest speaks of the source.
-    fn prefix(&self) -> &'static str {
-        match self {
-            Role::Ingest(..) => "source ",
-            _ => "",
-        }
-    }
 }
 
 /// What the engine tells a stream task.
@@ -338,7 +275,7 @@ impl StreamTask {
                     }
                     attempt += 1;
                     self.update(|s| s.restarts += 1);
-                    let mut delay = backoff(attempt).min(self.role.backoff_cap());
+                    let mut delay = backoff(attempt).min(self.role.backoff_cap(BACKOFF_CAP));
                     if let Role::Ingest(_, pacer) = &self.role {
                         let now = tokio::time::Instant::now();
                         delay = pacer.reserve(now + delay) - now;
@@ -453,20 +390,10 @@ impl StreamTask {
             s.progress = None;
             s.stderr.clear();
         });
-        // An ingest writes its transport stream to a pipe on fd 3.
-        let mut ts_pipe = None;
-        let mut extras = child::Extras::default();
-        if let Role::Ingest(..) = self.role {
-            let pipe = tokio::net::unix::pipe::pipe()
-                .and_then(|(tx, rx)| Ok((tx.into_blocking_fd()?, rx.into_nonblocking_fd()?)));
-            match pipe {
-                Ok((write_end, read_end)) => {
-                    extras.fd3 = Some(write_end);
-                    ts_pipe = Some(read_end);
-                }
-                Err(e) => return self.not_started(format!("cannot create the ingest's pipe: {e}")),
-            }
-        }
+        let (extras, ts_pipe) = match self.role.plumbing() {
+            Ok(plumbing) => plumbing,
+            Err(e) => return self.not_started(format!("cannot create the ingest's pipe: {e}")),
+        };
         let mut child = match self.spawner.spawn_with(argv, extras).await {
             Ok(child) => child,
             Err(e) => {
@@ -485,28 +412,13 @@ impl StreamTask {
         );
 
         let mut stdin = child.stdin.take();
-        match &self.role {
-            Role::Solo => {}
-            Role::Ingest(relay, _) => {
-                if let Some(pipe) = ts_pipe.take() {
-                    relay.send(RelayCommand::AttachLive(pipe));
-                }
-            }
-            Role::Output(relay) => {
-                if let Some(Ok(input)) = stdin.take().map(|s| s.into_owned_fd()) {
-                    relay.send(RelayCommand::AddOutput {
-                        name: self.name.clone(),
-                        stdin: input,
-                    });
-                }
-            }
-        }
+        self.role.connect(&self.name, &mut stdin, ts_pipe);
         let mut stdout = child.stdout.take().map(|o| BufReader::new(o).lines());
         let mut stderr = child.stderr.take().map(|e| BufReader::new(e).lines());
         let mut parser = ProgressParser::new();
         let mut last_out_time: Option<i64> = None;
         let mut last_advance = tokio::time::Instant::now();
-        let mut fed_at_advance = self.relay_fed();
+        let mut fed_at_advance = self.role.relay_fed();
         let mut running_since: Option<Instant> = None;
         let mut errors = errors::RunErrors::default();
         let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
@@ -557,7 +469,7 @@ impl StreamTask {
                             if advanced {
                                 last_out_time = progress.out_time_us;
                                 last_advance = tokio::time::Instant::now();
-                                fed_at_advance = self.relay_fed();
+                                fed_at_advance = self.role.relay_fed();
                                 if running_since.is_none() {
                                     running_since = Some(Instant::now());
                                     self.update(|s| s.running_since = Some(now_millis()));
@@ -599,7 +511,7 @@ impl StreamTask {
                 _ = tokio::time::sleep_until(stall_at) => {
                     // An output that was given nothing to write is not
                     // stalled: the relay has nothing on the air.
-                    if let Some(fed) = self.relay_fed() {
+                    if let Some(fed) = self.role.relay_fed() {
                         if Some(fed) == fed_at_advance {
                             last_advance = tokio::time::Instant::now();
                             continue;
@@ -615,19 +527,6 @@ impl StreamTask {
                     return RunEnd::Stalled(healthy(running_since));
                 },
             }
-        }
-    }
-
-    /// For an output: how many bytes its relay has handed out so far.
-    fn relay_fed(&self) -> Option<u64> {
-        match &self.role {
-            Role::Output(relay) => Some(
-                relay
-                    .counters()
-                    .output_bytes
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            ),
-            _ => None,
         }
     }
 
@@ -656,11 +555,7 @@ impl StreamTask {
     ) {
         // An output's input is the relay: closing it ends FFmpeg's input,
         // and FFmpeg finishes its file (HLS gets its end tag) and exits.
-        if let Role::Output(relay) = &self.role {
-            relay.send(RelayCommand::RemoveOutput {
-                name: self.name.clone(),
-            });
-        }
+        self.role.disconnect(&self.name);
         let outcome = child::stop_gracefully(child, stdin).await;
         let text = match outcome {
             StopOutcome::Quit => "ffmpeg finished its output and exited",

@@ -44,7 +44,7 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
 
 /// Options that stand before everything: quiet logs with their level, and
 /// the progress report on stdout that the stall watchdog listens to.
-fn global_args(a: &mut Vec<String>) {
+pub(super) fn global_args(a: &mut Vec<String>) {
     a.extend(
         [
             "-hide_banner",
@@ -60,7 +60,12 @@ fn global_args(a: &mut Vec<String>) {
 }
 
 /// How the source is read, up to and including `-i`.
-fn input_args(a: &mut Vec<String>, spec: &StreamSpec, kind: Profile, profile: &ProfileSettings) {
+pub(super) fn input_args(
+    a: &mut Vec<String>,
+    spec: &StreamSpec,
+    kind: Profile,
+    profile: &ProfileSettings,
+) {
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     // Input options: everything here must stand before `-i`.
     if kind == Profile::LowLatency {
@@ -91,7 +96,7 @@ fn input_args(a: &mut Vec<String>, spec: &StreamSpec, kind: Profile, profile: &P
 }
 
 /// Stream selection and codecs.
-fn codec_args(
+pub(super) fn codec_args(
     a: &mut Vec<String>,
     video: VideoMode,
     audio: AudioMode,
@@ -106,7 +111,7 @@ fn codec_args(
     audio_args(a, audio);
 }
 
-fn audio_args(a: &mut Vec<String>, audio: AudioMode) {
+pub(super) fn audio_args(a: &mut Vec<String>, audio: AudioMode) {
     match audio {
         AudioMode::Aac => {
             a.extend(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"].map(String::from))
@@ -119,7 +124,7 @@ fn audio_args(a: &mut Vec<String>, audio: AudioMode) {
 /// The output comes last, and nothing follows it. An HLS output's
 /// `-start_number` differs per run: the engine adds it with
 /// `hls::numbered(argv, hls::start_number(..))` when it starts FFmpeg.
-fn muxer_args(a: &mut Vec<String>, config: &Config, spec: &StreamSpec) {
+pub(super) fn muxer_args(a: &mut Vec<String>, config: &Config, spec: &StreamSpec) {
     let profile = config.profiles.get(spec.profile);
     match &spec.output {
         Output::Hls => {
@@ -153,123 +158,12 @@ fn muxer_args(a: &mut Vec<String>, config: &Config, spec: &StreamSpec) {
     }
 }
 
-/// Pieces other parts of onair add to a stream's ingest, the one FFmpeg
-/// that reads the source: content analysis and source probing plug in
-/// here, so they run wherever the source is read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IngestExtras {
-    /// Options placed just before `-i` (after onair's own input options).
-    pub before_input: Vec<String>,
-    /// Extra outputs placed after the main transport stream output (which
-    /// stays output #0, the one `-progress` reports on).
-    pub after_main_output: Vec<String>,
-}
-
-/// The file descriptor the ingest writes its transport stream to; stdout
-/// keeps the progress report, stderr the log.
-pub const INGEST_TS_FD: i32 = 3;
-
-/// The ingest of a stream with `fallback` (the default): reads the source,
-/// applies the stream's own video and audio handling, and writes MPEG-TS to
-/// [`INGEST_TS_FD`] for onair's relay.
-pub fn ingest_command(config: &Config, spec: &StreamSpec, extras: &IngestExtras) -> Vec<String> {
-    let kind = spec.ingest.profile;
-    let profile = config.profiles.get(kind);
-    let mut a = vec![config.server.ffmpeg.display().to_string()];
-    global_args(&mut a);
-    let mut input = Vec::new();
-    input_args(&mut input, spec, kind, profile);
-    // `-i URL` are the last two items: the extras stand just before them.
-    let at = input.len().saturating_sub(2);
-    let mut before = Vec::new();
-    if let Input::Network { .. } = spec.input {
-        // FFmpeg probes a network source for 5 s by default: a second
-        // finds every stream of a live feed (RTMP and RTSP announce them,
-        // MPEG-TS has its tables) and brings a returning source back on
-        // the air seconds sooner.
-        before.extend(["-analyzeduration".to_string(), "1000000".into()]);
-    }
-    before.extend(extras.before_input.iter().cloned());
-    input.splice(at..at, before);
-    a.extend(input);
-    codec_args(&mut a, spec.ingest.video, spec.ingest.audio, kind, profile);
-    a.extend(profile.output_args.iter().cloned());
-    a.extend(spec.ingest.output_args.iter().cloned());
-    a.extend([
-        "-f".to_string(),
-        "mpegts".into(),
-        format!("pipe:{INGEST_TS_FD}"),
-    ]);
-    a.extend(extras.after_main_output.iter().cloned());
-    a
-}
-
-/// One output of a stream with `fallback`: reads the relay's transport
-/// stream on stdin and remuxes it to its destination, re-encoding only
-/// what this destination asks to have other than its stream.
-pub fn output_command(config: &Config, spec: &StreamSpec) -> Vec<String> {
-    let profile = config.profiles.get(spec.profile);
-    let mut a = vec![config.server.ffmpeg.display().to_string()];
-    global_args(&mut a);
-    // The relay starts every output on the program tables and a keyframe
-    // with its parameter sets: half a second of probing is plenty, where
-    // FFmpeg's default 5 s would keep a (re)started output silent.
-    a.extend(
-        [
-            "-analyzeduration",
-            "500000",
-            "-f",
-            "mpegts",
-            "-i",
-            "pipe:0",
-            "-map",
-            "0:v:0",
-        ]
-        .map(String::from),
-    );
-    if spec.audio != AudioMode::None {
-        a.extend(["-map", "0:a:0?"].map(String::from));
-    }
-    let video = if spec.video == spec.ingest.video {
-        VideoMode::Copy
-    } else {
-        spec.video
-    };
-    video_args(&mut a, video, spec.profile, profile);
-    let audio = match spec.audio {
-        AudioMode::None => AudioMode::None,
-        mode if mode == spec.ingest.audio => AudioMode::Copy,
-        mode => mode,
-    };
-    audio_args(&mut a, audio);
-    // The stream's own options went to the ingest; a destination's own
-    // (when it sets other ones) apply to its output.
-    if spec.output_args != spec.ingest.output_args {
-        a.extend(spec.output_args.iter().cloned());
-    }
-    muxer_args(&mut a, config, spec);
-    a
-}
-
-/// Every command a row's processes run, for telling whether a reload
-/// changes any of them: one for a stream without fallback, the ingest's and
-/// the output's (and what the slate is made of) with it.
-pub fn commands(config: &Config, spec: &StreamSpec) -> Vec<Vec<String>> {
-    if !spec.fallback {
-        return vec![command(config, spec)];
-    }
-    let slate = match &spec.slate {
-        Some(path) => path.display().to_string(),
-        None => "card".to_string(),
-    };
-    vec![
-        ingest_command(config, spec, &IngestExtras::default()),
-        output_command(config, spec),
-        vec!["slate".into(), slate],
-    ]
-}
-
-fn video_args(a: &mut Vec<String>, video: VideoMode, kind: Profile, profile: &ProfileSettings) {
+pub(super) fn video_args(
+    a: &mut Vec<String>,
+    video: VideoMode,
+    kind: Profile,
+    profile: &ProfileSettings,
+) {
     match video {
         VideoMode::Copy => a.extend(["-c:v", "copy"].map(String::from)),
         VideoMode::H264 => {

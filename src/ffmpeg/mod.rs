@@ -6,13 +6,12 @@
 mod argv;
 pub mod errors;
 pub mod hls;
+mod layout;
 pub mod probe;
 mod progress;
 pub mod slate;
 
-pub use argv::{
-    INGEST_TS_FD, IngestExtras, args, command, commands, display_command, ingest_command,
-    output_command, playlist_path,
-};
+pub use argv::{args, command, display_command, playlist_path};
 pub use hls::{last_segment_kbps, prepare_dir};
+pub use layout::{INGEST_TS_FD, IngestExtras, commands, ingest_command, output_command};
 pub use progress::{Progress, ProgressParser};

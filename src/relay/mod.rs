@@ -13,6 +13,7 @@
 //! the task that does the reading and writing.
 
 pub mod clip;
+mod outputs;
 pub mod packet;
 pub mod policy;
 pub mod psi;

@@ -9,7 +9,8 @@
 //! restarted) starts: with a picture it can decode.
 
 use super::clip::{Clip, ClipPlayer};
-use super::packet::{self, PACKET_SIZE, SYNC_BYTE};
+use super::outputs::Outputs;
+use super::packet::{PACKET_SIZE, SYNC_BYTE};
 use super::policy::{self, LiveWatch};
 use super::splice::{Feed, Splicer};
 use bytes::Bytes;
@@ -17,7 +18,7 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -25,15 +26,10 @@ use tokio::time::Instant;
 
 /// Bytes asked for per read; FFmpeg flushes about one PES per write.
 const READ_SIZE: usize = 64 * 1024;
-/// Chunks queued per output before it counts as lagging.
-const OUTPUT_QUEUE: usize = 64;
 /// How much of a new live run is kept for probing what it sends.
 const HEAD_BYTES: usize = 1024 * 1024;
 /// How long a new live run is recorded for probing, at most.
 const HEAD_TIME: Duration = Duration::from_secs(2);
-/// The stream since its last keyframe is kept up to this size, so an
-/// output that (re)joins starts at once instead of waiting for a keyframe.
-const GOP_CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// What the stream's supervisor tells the relay.
 #[derive(Debug)]
@@ -172,12 +168,6 @@ async fn read_more(reader: &mut Option<Reader>) -> std::io::Result<usize> {
     }
 }
 
-struct Output {
-    name: String,
-    queue: mpsc::Sender<Bytes>,
-    synced: bool,
-}
-
 /// The first seconds of a live run, kept for probing.
 struct Head {
     bytes: Vec<u8>,
@@ -194,14 +184,11 @@ struct Pump {
     clip: Option<Arc<Clip>>,
     player: Option<ClipPlayer>,
     missing_reported: bool,
-    outputs: Vec<Output>,
+    outputs: Outputs,
     events: mpsc::UnboundedSender<RelayEvent>,
     counters: Arc<RelayCounters>,
     head: Option<Head>,
     out: Vec<u8>,
-    /// The outputs' stream from its last keyframe on (empty when unknown
-    /// or too large).
-    gop: Vec<u8>,
 }
 
 impl Pump {
@@ -219,12 +206,11 @@ impl Pump {
             clip: None,
             player: None,
             missing_reported: false,
-            outputs: Vec::new(),
+            outputs: Outputs::default(),
             events,
             counters,
             head: None,
             out: Vec::with_capacity(READ_SIZE),
-            gop: Vec::new(),
         }
     }
 
@@ -265,10 +251,10 @@ impl Pump {
                             self.player = Some(ClipPlayer::start(Instant::now()));
                         }
                     }
-                    Some(RelayCommand::AddOutput { name, stdin }) => self.add_output(name, stdin),
-                    Some(RelayCommand::RemoveOutput { name }) => {
-                        self.outputs.retain(|o| o.name != name);
+                    Some(RelayCommand::AddOutput { name, stdin }) => {
+                        self.outputs.add(name, stdin, self.splicer.tables());
                     }
+                    Some(RelayCommand::RemoveOutput { name }) => self.outputs.remove(&name),
                     Some(RelayCommand::Bumper(on)) => self.bumper = on,
                     Some(RelayCommand::Fallback(on)) => self.fallback = on,
                 },
@@ -337,7 +323,9 @@ impl Pump {
         }
         if !self.out.is_empty() {
             let chunk = Bytes::copy_from_slice(&self.out);
-            self.fan_out(chunk);
+            let video = self.splicer.video_pid();
+            self.outputs
+                .fan_out(chunk, video, self.splicer.tables(), &self.counters);
         }
         at
     }
@@ -374,88 +362,6 @@ impl Pump {
                 self.emit(RelayEvent::LiveHead(head.bytes));
             }
         }
-    }
-
-    fn add_output(&mut self, name: String, stdin: OwnedFd) {
-        self.outputs.retain(|o| o.name != name);
-        let mut stdin = match pipe::Sender::from_owned_fd(stdin) {
-            Ok(stdin) => stdin,
-            Err(e) => {
-                tracing::error!(output = %name, "cannot write to the output's stdin: {e}");
-                return;
-            }
-        };
-        let (queue, mut chunks) = mpsc::channel::<Bytes>(OUTPUT_QUEUE);
-        tokio::spawn(async move {
-            while let Some(chunk) = chunks.recv().await {
-                if stdin.write_all(&chunk).await.is_err() {
-                    break;
-                }
-            }
-            // Dropping stdin here is the output's end of input.
-        });
-        // The tables and the current GOP get it going at once.
-        let mut synced = false;
-        if !self.gop.is_empty() {
-            let mut start = self.splicer.tables().concat();
-            start.extend_from_slice(&self.gop);
-            synced = queue.try_send(Bytes::from(start)).is_ok();
-        }
-        self.outputs.push(Output {
-            name,
-            queue,
-            synced,
-        });
-    }
-
-    /// Keeps the stream since its last keyframe.
-    fn keep_gop(&mut self, chunk: &[u8], video: Option<u16>) {
-        match last_sync_point(chunk, video) {
-            Some(at) => {
-                self.gop.clear();
-                self.gop.extend_from_slice(&chunk[at..]);
-            }
-            None if !self.gop.is_empty() => self.gop.extend_from_slice(chunk),
-            None => {}
-        }
-        if self.gop.len() > GOP_CACHE_BYTES {
-            self.gop.clear();
-        }
-    }
-
-    fn fan_out(&mut self, chunk: Bytes) {
-        let video = self.splicer.video_pid();
-        self.keep_gop(&chunk, video);
-        let tables: Vec<u8> = self.splicer.tables().concat();
-        let counters = &self.counters;
-        self.outputs.retain_mut(|output| {
-            let piece = if output.synced {
-                chunk.clone()
-            } else {
-                let Some(at) = sync_point(&chunk, video) else {
-                    return !output.queue.is_closed();
-                };
-                let mut joined = Vec::with_capacity(tables.len() + chunk.len() - at);
-                joined.extend_from_slice(&tables);
-                joined.extend_from_slice(&chunk[at..]);
-                output.synced = true;
-                Bytes::from(joined)
-            };
-            let len = piece.len() as u64;
-            match output.queue.try_send(piece) {
-                Ok(()) => {
-                    counters.output_bytes.fetch_add(len, Ordering::Relaxed);
-                    true
-                }
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    output.synced = false;
-                    counters.output_overruns.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(output = %output.name, "output cannot keep up: resuming at the next keyframe");
-                    true
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        });
     }
 
     /// Applies the policy: which feed is wanted, whether the slate plays.
@@ -513,33 +419,6 @@ impl Pump {
         }
         next
     }
-}
-
-/// True for a packet where a reader can start: a keyframe on the video PID
-/// (or any PES start when there is no video).
-fn is_sync_point(p: &[u8], video: Option<u16>) -> bool {
-    let pid = packet::pid(p);
-    packet::starts_unit(p)
-        && match video {
-            Some(v) => pid == v && packet::random_access(p),
-            None => pid != packet::PAT_PID && packet::pes_timestamps(p).is_some(),
-        }
-}
-
-/// The first packet of `chunk` where a reader can start.
-fn sync_point(chunk: &[u8], video: Option<u16>) -> Option<usize> {
-    chunk
-        .chunks_exact(PACKET_SIZE)
-        .position(|p| is_sync_point(p, video))
-        .map(|i| i * PACKET_SIZE)
-}
-
-/// The last packet of `chunk` where a reader can start.
-fn last_sync_point(chunk: &[u8], video: Option<u16>) -> Option<usize> {
-    chunk
-        .chunks_exact(PACKET_SIZE)
-        .rposition(|p| is_sync_point(p, video))
-        .map(|i| i * PACKET_SIZE)
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
