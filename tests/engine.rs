@@ -229,7 +229,9 @@ async fn shutdown_lets_every_ffmpeg_finish_its_output() {
 async fn an_unreachable_source_retries_with_growing_delays_and_says_why() {
     let port = free_port();
     let config = TempConfig::new(&config_text(&format!(
-        "[[stream]]\nname = \"dead\"\ninput = \"rtmp://127.0.0.1:{port}/live/nothing\"\n"
+        // Without fallback the row is the source's own retries; with it the
+        // slate would stand in (tests/fallback.rs).
+        "[[stream]]\nname = \"dead\"\ninput = \"rtmp://127.0.0.1:{port}/live/nothing\"\nfallback = false\n"
     )));
     let (engine, task) = start(&config);
     let s = wait_for(&engine, Duration::from_secs(15), "a second retry", |s| {

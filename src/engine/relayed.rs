@@ -152,6 +152,7 @@ impl Group {
             probing: false,
             text_ok: true,
             urgent: false,
+            live_seen: false,
             helpers: Vec::new(),
         };
         let task = tokio::spawn(runner.run(control_rx, events, jobs_rx));
@@ -204,6 +205,8 @@ struct GroupTask {
     text_ok: bool,
     /// The slate is wanted and there is no clip: encode without waiting.
     urgent: bool,
+    /// Live has been on the air at least once.
+    live_seen: bool,
     /// The probe and encoder tasks, ended with the group (their processes
     /// are killed when dropped).
     helpers: Vec<JoinHandle<()>>,
@@ -303,7 +306,9 @@ impl GroupTask {
             }),
             RelayEvent::LiveLost => {}
             RelayEvent::SlateMissing => {
-                self.urgent = true;
+                // A source lost on the air needs the slate now; one that has
+                // not delivered yet (a whole venue starting up) can wait.
+                self.urgent = self.live_seen;
                 if !self.encoding {
                     self.encode();
                 }
@@ -342,6 +347,7 @@ impl GroupTask {
                 });
             }
             Feed::Live => {
+                self.live_seen = true;
                 let slate_ms = match (previous, since) {
                     (Some(Feed::Slate), Some(since)) => now.saturating_sub(since),
                     _ => 0,

@@ -419,6 +419,7 @@ impl StreamTask {
         let mut last_out_time: Option<i64> = None;
         let mut last_advance = tokio::time::Instant::now();
         let mut fed_at_advance = self.role.relay_fed();
+        let mut fed_before = false;
         let mut running_since: Option<Instant> = None;
         let mut errors = errors::RunErrors::default();
         let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
@@ -510,9 +511,13 @@ impl StreamTask {
                 },
                 _ = tokio::time::sleep_until(stall_at) => {
                     // An output that was given nothing to write is not
-                    // stalled: the relay has nothing on the air.
+                    // stalled: the relay has nothing on the air. Its watchdog
+                    // counts from the first data it was given.
                     if let Some(fed) = self.role.relay_fed() {
-                        if Some(fed) == fed_at_advance {
+                        let idle = Some(fed) == fed_at_advance;
+                        if idle || !fed_before {
+                            fed_before |= !idle;
+                            fed_at_advance = Some(fed);
                             last_advance = tokio::time::Instant::now();
                             continue;
                         }
