@@ -491,8 +491,13 @@
       onair.eventsConnected = true;
     };
     events.onerror = function () {
-      // EventSource reconnects by itself; playback goes on meanwhile.
+      // EventSource reconnects by itself; playback goes on meanwhile. An
+      // answer that is not an event stream (a screen not in streams.toml
+      // yet, a server at its limit) closes it for good: try again later.
       onair.eventsConnected = false;
+      if (events.readyState === EventSource.CLOSED) {
+        setTimeout(connectEvents, 5000);
+      }
     };
   }
 

@@ -260,7 +260,10 @@ async fn cost(
     let result = Cost {
         min_speed: per_stream.iter().copied().fold(f64::INFINITY, f64::min),
         median_speed: median(&per_stream),
-        below: per_stream.iter().filter(|s| s.is_nan() || **s < 0.99).count(),
+        below: per_stream
+            .iter()
+            .filter(|s| s.is_nan() || **s < 0.99)
+            .count(),
         cpu: median(&cpu),
         rss_mb: rss.iter().copied().fold(0.0, f64::max),
         ffmpeg_cpu: median(&ffmpeg),

@@ -127,8 +127,7 @@ async fn main() {
         if std::env::var_os("ONAIR_BENCH_DETAIL").is_some() {
             let renamed_ms = onair::engine::now_millis() - renamed.elapsed().as_millis() as u64;
             for e in engine
-                .snapshot()
-                .log
+                .log_since(0)
                 .iter()
                 .filter(|e| e.at + 5 >= renamed_ms)
             {

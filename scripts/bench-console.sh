@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# What the console costs: onair's own CPU (% of one core) and resident
-# memory with 16 copy-mode HLS streams and the dashboard open in a real
-# terminal (tmux), printed next to one bare FFmpeg of the same kind (the
-# exact command onair runs for one stream) measured in the same run.
+# What onair costs: the engine's CPU (% of one core) and resident memory
+# with 16 copy-mode HLS streams, and the console's with the dashboard open in
+# a real terminal (tmux), printed next to one bare FFmpeg of the same kind
+# (the exact command onair runs for one stream) measured in the same run.
+# In console mode, `onair` starts the engine in the background, as an
+# operator's first `onair` does.
 #
 # Usage: scripts/bench-console.sh            (STREAMS=16 MEASURE_SECONDS=30)
 #        MODE=headless scripts/bench-console.sh   (the engine alone: onair --headless)
+# scripts/bench-attach.sh measures 64 streams with two consoles attached.
 # Needs: cargo, ffmpeg, tmux, python3 (to find a free port).
 # Goal (issue 4): onair <= 1 % of a core and <= 40 MB with 16 streams.
 set -euo pipefail
@@ -26,9 +29,17 @@ bin="$target/release/onair"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/onair-bench-console.XXXXXX")
 sock="$work/tmux.sock"
+export ONAIR_RUNTIME_DIR="$work/run"
 bare_pid=""
 cleanup() {
   tmux -S "$sock" kill-server 2>/dev/null || true
+  # The engine a console started outlives the console: stop it.
+  for lock in "$ONAIR_RUNTIME_DIR"/*.lock; do
+    [ -e "$lock" ] || continue
+    pid=$(head -1 "$lock")
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+  done
+  sleep 1
   if [ -n "$bare_pid" ]; then kill "$bare_pid" 2>/dev/null || true; wait "$bare_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
@@ -67,12 +78,16 @@ if [ "$MODE" = headless ]; then
   label="onair --headless"
 else
   echo "starting onair with $STREAMS streams in tmux 120x40..." >&2
-  tmux -S "$sock" new-session -d -s bench -x 120 -y 40 "exec '$bin' '$work/streams.toml' 2>'$work/onair.err'"
-  onair_pid=$(tmux -S "$sock" display-message -p -t bench '#{pane_pid}')
-  label="onair console, dashboard open in tmux 120x40"
+  tmux -S "$sock" new-session -d -s bench -x 120 -y 40 \
+    "exec env ONAIR_RUNTIME_DIR='$ONAIR_RUNTIME_DIR' '$bin' '$work/streams.toml' 2>'$work/onair.err'"
+  console_pid=$(tmux -S "$sock" display-message -p -t bench '#{pane_pid}')
+  label="onair engine, with a console open in tmux 120x40"
 fi
 wait_for 60 "$STREAMS ffmpeg processes" all_running
 wait_for 60 "$STREAMS playlists" all_playlists
+if [ "$MODE" != headless ]; then
+  onair_pid=$(head -1 "$ONAIR_RUNTIME_DIR"/*.lock)
+fi
 
 # The bare reference: the exact command onair runs for cam01, writing elsewhere.
 first=$(pgrep -f -- "$work/hls/cam$(seq -w 1 "$STREAMS" | head -1)/index.m3u8" | head -1)
@@ -91,26 +106,30 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 hz=$(getconf CLK_TCK)
 echo "measuring for ${MEASURE_SECONDS} s..." >&2
-t0=$(date +%s.%N); o0=$(ticks "$onair_pid"); b0=$(ticks "$bare_pid")
-onair_rss_max=0; bare_rss_max=0; onair_rss_sum=0; bare_rss_sum=0; samples=0
+console_ref=${console_pid:-$bare_pid}
+t0=$(date +%s.%N); o0=$(ticks "$onair_pid"); b0=$(ticks "$bare_pid"); c0=$(ticks "$console_ref")
+onair_rss_max=0; bare_rss_max=0; onair_rss_sum=0; bare_rss_sum=0; samples=0; console_rss_max=0
 for _ in $(seq 1 "$MEASURE_SECONDS"); do
   sleep 1
+  c=$(rss_kb "$console_ref"); [ "$c" -gt "$console_rss_max" ] && console_rss_max=$c
   o=$(rss_kb "$onair_pid"); b=$(rss_kb "$bare_pid")
   [ "$o" -gt "$onair_rss_max" ] && onair_rss_max=$o
   [ "$b" -gt "$bare_rss_max" ] && bare_rss_max=$b
   onair_rss_sum=$((onair_rss_sum + o)); bare_rss_sum=$((bare_rss_sum + b)); samples=$((samples + 1))
 done
-t1=$(date +%s.%N); o1=$(ticks "$onair_pid"); b1=$(ticks "$bare_pid")
+t1=$(date +%s.%N); o1=$(ticks "$onair_pid"); b1=$(ticks "$bare_pid"); c1=$(ticks "$console_ref")
 still=$(running_ffmpeg)
 
 awk -v t0="$t0" -v t1="$t1" -v o0="$o0" -v o1="$o1" -v b0="$b0" -v b1="$b1" -v hz="$hz" \
     -v om="$onair_rss_max" -v bm="$bare_rss_max" -v os="$onair_rss_sum" -v bs="$bare_rss_sum" \
-    -v n="$samples" -v streams="$STREAMS" -v still="$still" -v label="$label" 'BEGIN {
+    -v n="$samples" -v streams="$STREAMS" -v still="$still" -v label="$label" \
+    -v c0="$c0" -v c1="$c1" -v cm="$console_rss_max" -v console="${console_pid:-}" 'BEGIN {
   el = t1 - t0
   oc = (o1 - o0) / hz / el * 100; bc = (b1 - b0) / hz / el * 100
   oa = os / n / 1024; ba = bs / n / 1024
   printf "%s, %d copy-mode HLS streams, %.1f s\n", label, streams, el
-  printf "  onair itself               CPU %5.2f %% of a core   RSS %6.1f MB (max %.1f MB)\n", oc, oa, om / 1024
+  printf "  onair engine               CPU %5.2f %% of a core   RSS %6.1f MB (max %.1f MB)\n", oc, oa, om / 1024
+  if (console != "") printf "  onair console              CPU %5.2f %% of a core   RSS max %.1f MB\n", (c1 - c0) / hz / el * 100, cm / 1024
   printf "  bare ffmpeg, one stream    CPU %5.2f %% of a core   RSS %6.1f MB (max %.1f MB)\n", bc, ba, bm / 1024
   if (bc > 0) printf "  onair / one bare ffmpeg    CPU %.2fx   RSS %.2fx\n", oc / bc, oa / ba
   printf "  goal: onair <= 1 %% of a core and <= 40 MB -> CPU %s, RSS %s\n", (oc <= 1 ? "met" : "NOT met"), (om / 1024 <= 40 ? "met" : "NOT met")
@@ -123,11 +142,13 @@ if [ "$MODE" = headless ]; then
   echo "  after SIGTERM: $(running_ffmpeg) ffmpeg of onair left"
   exit 0
 fi
-# Leave the way an operator does: q, then y.
+# Leave the way an operator does at the end of the event: q, then s.
 tmux -S "$sock" send-keys -t bench q
-quit_asked() { tmux -S "$sock" capture-pane -p -t bench | grep -q 'Quit onair?'; }
-wait_for 10 "the quit question" quit_asked
-tmux -S "$sock" send-keys -t bench y
-onair_gone() { ! kill -0 "$onair_pid" 2>/dev/null; }
-wait_for 30 "onair to quit" onair_gone
-echo "  after quit: $(running_ffmpeg) ffmpeg of onair left" 
+quit_asked() { tmux -S "$sock" capture-pane -p -t bench | grep -q 'Leave onair?'; }
+wait_for 10 "the leaving question" quit_asked
+tmux -S "$sock" send-keys -t bench s
+onair_gone() { # ended, or a zombie waiting for its parent
+  [ ! -e "/proc/$onair_pid/stat" ] || [ "$(sed 's/^.*) //' "/proc/$onair_pid/stat" | cut -d' ' -f1)" = Z ]
+}
+wait_for 30 "the engine to stop" onair_gone
+echo "  after q s: $(running_ffmpeg) ffmpeg of onair left" 

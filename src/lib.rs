@@ -3,8 +3,10 @@
 //! The library holds every part so that the tests drive exactly what the
 //! binary runs; `main.rs` only parses the command line and wires the parts.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod ffmpeg;
 pub mod headless;

@@ -70,7 +70,14 @@ pub fn mask_text(text: &str, secret_values: &[String]) -> String {
         rest = &rest[end..];
     }
     out.push_str(rest);
-    let mut masked = out;
+    mask_values(&out, secret_values)
+}
+
+/// Masks only the known secret values in a text, leaving URLs as they are:
+/// for text written to be shown (an overlay on a screen), where a ticket
+/// link's query is not a secret but a stream key pasted in would be.
+pub fn mask_values(text: &str, secret_values: &[String]) -> String {
+    let mut masked = text.to_string();
     for secret in secret_values {
         if secret.len() >= 3 && masked.contains(secret.as_str()) {
             masked = masked.replace(secret.as_str(), MASK);

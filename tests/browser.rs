@@ -231,16 +231,16 @@ async fn a_screen_plays_with_overlays_heals_after_ffmpeg_is_killed_and_follows_a
         .expect("open the screen");
 
     // It plays: time advances, nothing fatal, the overlays are there.
-    let playing = wait_player(
+    wait_player(
         &client,
         Duration::from_secs(40),
         "the screen to play",
         |s| s["state"] == "playing" && time_of(s) > 0.5,
     )
     .await;
+    // Advancing by 1.5 s of media time is the check (wait_advancing fails otherwise).
     let advanced =
         wait_advancing(&client, Duration::from_secs(20), 1.5, "playback to advance").await;
-    assert!(time_of(&advanced) > time_of(&playing));
     assert_eq!(
         advanced["lastFatal"],
         Value::Null,
@@ -301,7 +301,6 @@ async fn a_screen_plays_with_overlays_heals_after_ffmpeg_is_killed_and_follows_a
         "playback to advance after the restart",
     )
     .await;
-    assert!(time_of(&after) > time_of(&resumed) || time_of(&after) >= 1.5);
     assert_eq!(after["slateShown"], false);
     assert_eq!(
         after["banner"], "Welcome to the test match",
@@ -314,7 +313,7 @@ async fn a_screen_plays_with_overlays_heals_after_ffmpeg_is_killed_and_follows_a
         stream: "cam".into(),
         profile: onair::config::Profile::Stable,
     });
-    let switched = wait_player(
+    wait_player(
         &client,
         Duration::from_secs(40),
         "the switch to stable",
@@ -328,7 +327,6 @@ async fn a_screen_plays_with_overlays_heals_after_ffmpeg_is_killed_and_follows_a
         "playback on the stable profile",
     )
     .await;
-    assert!(time_of(&stable) > time_of(&switched));
     assert_eq!(stable["slateVisible"], false);
 
     let _ = client.close().await;

@@ -1,8 +1,10 @@
-//! The `onair` binary as an operator runs it: `check`, headless mode,
-//! signals, and no FFmpeg left behind however onair ends.
+//! The `onair` binary as an operator runs it: `check`, the engine in
+//! headless mode, signals, and no FFmpeg left behind however onair ends.
 
+mod attach_support;
 mod common;
 
+use attach_support::Runtime;
 use common::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -87,8 +89,10 @@ fn check_warns_when_a_literal_key_is_readable_by_others() {
 
 #[test]
 fn a_broken_file_at_start_is_refused_with_its_place() {
+    let runtime = Runtime::new();
     let config = TempConfig::new("[server]\nlisten = \"nowhere\"\n");
-    let out = onair()
+    let out = runtime
+        .onair()
         .arg("--headless")
         .arg(&config.path)
         .output()
@@ -101,16 +105,20 @@ fn a_broken_file_at_start_is_refused_with_its_place() {
     );
 }
 
-/// A headless onair whose stderr lines arrive on a channel.
+/// A headless onair whose stderr lines arrive on a channel, in a runtime
+/// directory of its own.
 struct Headless {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
+    _runtime: Runtime,
 }
 
 impl Headless {
     fn start(config: &TempConfig) -> Headless {
-        let mut child = onair()
+        let runtime = Runtime::new();
+        let mut child = runtime
+            .onair()
             .arg("--headless")
             .arg(&config.path)
             .stderr(Stdio::piped())
@@ -128,11 +136,20 @@ impl Headless {
             child,
             lines,
             seen: Vec::new(),
+            _runtime: runtime,
         }
     }
 
-    /// Waits for a line containing all `parts`, returns it.
+    /// Waits for a line containing all `parts` (or finds it among those
+    /// already read: streams come up in any order), returns it.
     fn expect_line(&mut self, within: Duration, parts: &[&str]) -> String {
+        if let Some(line) = self
+            .seen
+            .iter()
+            .find(|line| parts.iter().all(|p| line.contains(p)))
+        {
+            return line.clone();
+        }
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -252,5 +269,20 @@ fn sighup_reloads_the_file() {
     onair.expect_line(
         Duration::from_secs(5),
         &["streams.toml reloaded: no change"],
+    );
+}
+
+#[test]
+fn a_console_without_a_terminal_says_so_and_starts_no_engine() {
+    let runtime = Runtime::new();
+    let config = two_stream_config();
+    let out = runtime.onair().arg(&config.path).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the console needs a terminal"), "{stderr}");
+    assert!(runtime.engine_pids().is_empty(), "an engine was started");
+    assert!(
+        !config.dir.path().join("hls").exists(),
+        "something was started: hls/ exists"
     );
 }

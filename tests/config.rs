@@ -139,6 +139,27 @@ fn env_vars_are_expanded_and_remembered_as_secrets() {
 }
 
 #[test]
+fn only_variables_in_urls_and_ffmpeg_arguments_are_secrets() {
+    let text = "[server]\nhls_dir = \"${HLS}\"\n\
+        [[stream]]\nname = \"cam\"\ninput = \"rtsp://admin:${CAM_PASS}@10.0.0.5/stream1\"\n\
+        input_args = [\"-user_agent\", \"${AGENT}\"]\n\
+        [[screen]]\nname = \"foyer\"\nstream = \"cam\"\nbanner = { text = \"Welcome to ${EVENT}\" }\n";
+    let config = load_with(
+        text,
+        &[
+            ("HLS", "/srv/hls"),
+            ("CAM_PASS", "hunter2"),
+            ("AGENT", "venue-agent"),
+            ("EVENT", "the Final"),
+        ],
+    )
+    .expect("valid");
+    assert_eq!(config.secrets, ["hunter2", "venue-agent"]);
+    let banner = config.screens[0].banner.as_ref().expect("banner");
+    assert_eq!(banner.text, "Welcome to the Final");
+}
+
+#[test]
 fn a_missing_env_var_is_an_error_at_the_variable() {
     let text = "[[stream]]\nname = \"cam\"\ninput = \"lavfi:testsrc2\"\noutput = \"rtmp://live.example/app/${YT_KEY}\"\n";
     let message = errors(text);
@@ -272,14 +293,10 @@ fn write_back_changes_exactly_one_value_and_keeps_comments() {
         "profile = \"low-latency\"        # switch",
     );
     assert_eq!(text, expected);
+    // A key the stream does not have yet is added after its last one; the
+    // rest of the file, the first change included, stays as it was.
     let text = config::apply_change(&text, "lobby", &Change::Enabled(false)).expect("applied");
-    assert!(text.starts_with(&expected.replace("input = \"lavfi:testsrc2\"\n", "")[..40]));
-    assert!(
-        text.contains(
-            "# the second camera\nname = \"lobby\"\ninput = \"lavfi:testsrc2\"\nenabled = false\n"
-        ),
-        "{text}"
-    );
+    assert_eq!(text, format!("{expected}enabled = false\n"));
 }
 
 #[test]
@@ -321,5 +338,34 @@ fn atomic_write_keeps_permissions_and_leaves_no_temp_file() {
         std::fs::read_to_string(&path)
             .expect("read")
             .contains("enabled = false            # keep on")
+    );
+}
+
+#[test]
+fn operator_allow_takes_addresses_and_networks_and_points_at_a_bad_one() {
+    let config = load(
+        "[server]\noperator_allow = [\"10.0.0.5\", \"192.168.1.0/24\"]\n[[stream]]\nname = \"a\"\ninput = \"lavfi:testsrc2\"\n",
+    );
+    let allow = &config.server.operator_allow;
+    assert!(allow.allows("10.0.0.5".parse().expect("ip")));
+    assert!(allow.allows("192.168.1.200".parse().expect("ip")));
+    assert!(!allow.allows("127.0.0.1".parse().expect("ip")));
+    let default = load("[[stream]]\nname = \"a\"\ninput = \"lavfi:testsrc2\"\n");
+    assert!(
+        default
+            .server
+            .operator_allow
+            .allows("127.0.0.1".parse().expect("ip"))
+    );
+    assert!(
+        !default
+            .server
+            .operator_allow
+            .allows("10.0.0.5".parse().expect("ip"))
+    );
+    let error = errors("[server]\noperator_allow = [\"10.0.0.5\", \"the office\"]\n");
+    assert!(
+        error.contains("/venue/streams.toml:2:31: `the office` is not an address or network"),
+        "{error}"
     );
 }

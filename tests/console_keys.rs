@@ -4,7 +4,7 @@
 
 mod console_fixtures;
 
-use console_fixtures::{NOW, bare_stream, snapshot};
+use console_fixtures::{NOW, attached, bare_stream, details, snapshot};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use onair::config::Profile;
 use onair::engine::{Command, LogEntry, Snapshot, StreamState};
@@ -20,7 +20,7 @@ fn ch(c: char) -> KeyEvent {
 
 fn ready(snapshot: &Snapshot) -> App {
     let mut app = App::new();
-    app.observe(snapshot);
+    attached(&mut app, snapshot);
     app
 }
 
@@ -198,22 +198,38 @@ fn r_restarts_the_selected_stream() {
 }
 
 #[test]
-fn q_asks_how_many_streams_stop_and_quits_only_after_y() {
+fn q_offers_to_detach_or_stop_and_says_how_many_streams_stop() {
     let snapshot = snapshot();
     let mut app = ready(&snapshot);
+    app.observe_consoles(2);
     assert_eq!(press(&mut app, &snapshot, ch('q')), Outcome::Nothing);
     match app.popup() {
         // stage is running and lobby is retrying; the failed and the
         // stopped stream have nothing to stop.
-        Some(Popup::Confirm(confirm)) => {
-            assert_eq!(confirm.body, "2 streams are live and will stop.")
+        Some(Popup::Leave(leave)) => {
+            assert_eq!(leave.live, 2);
+            assert_eq!(leave.consoles, 2);
         }
-        other => panic!("expected a question, got {other:?}"),
+        other => panic!("expected the leaving question, got {other:?}"),
     }
-    assert_eq!(press(&mut app, &snapshot, ch('q')), Outcome::Nothing);
-    assert!(app.popup().is_none(), "q a second time must not quit");
+    assert_eq!(
+        press(&mut app, &snapshot, key(KeyCode::Esc)),
+        Outcome::Nothing
+    );
+    assert!(app.popup().is_none(), "Esc stays");
     press(&mut app, &snapshot, ch('q'));
-    assert_eq!(press(&mut app, &snapshot, ch('y')), Outcome::Quit);
+    assert_eq!(press(&mut app, &snapshot, ch('q')), Outcome::Nothing);
+    assert!(app.popup().is_none(), "q a second time stays too");
+    press(&mut app, &snapshot, ch('q'));
+    assert_eq!(
+        press(&mut app, &snapshot, ch('y')),
+        Outcome::Nothing,
+        "y is no answer here: only d or s leave"
+    );
+    assert!(app.popup().is_some(), "an unknown key keeps the question");
+    assert_eq!(press(&mut app, &snapshot, ch('d')), Outcome::Detach);
+    press(&mut app, &snapshot, ch('q'));
+    assert_eq!(press(&mut app, &snapshot, ch('s')), Outcome::StopEngine);
 }
 
 #[test]
@@ -222,9 +238,9 @@ fn ctrl_c_asks_like_q() {
     let mut app = ready(&snapshot);
     let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
     assert_eq!(press(&mut app, &snapshot, ctrl_c), Outcome::Nothing);
-    assert!(matches!(app.popup(), Some(Popup::Confirm(_))));
+    assert!(matches!(app.popup(), Some(Popup::Leave(_))));
     assert_eq!(press(&mut app, &snapshot, ctrl_c), Outcome::Nothing);
-    assert!(app.popup().is_none(), "Ctrl-C in the question cancels");
+    assert!(app.popup().is_none(), "Ctrl-C in the question stays");
 }
 
 #[test]
@@ -236,8 +252,8 @@ fn quitting_with_nothing_live_still_asks_and_says_so() {
     let mut app = ready(&snapshot);
     press(&mut app, &snapshot, ch('q'));
     match app.popup() {
-        Some(Popup::Confirm(confirm)) => assert!(confirm.body.starts_with("No stream is live")),
-        other => panic!("expected a question, got {other:?}"),
+        Some(Popup::Leave(leave)) => assert_eq!(leave.live, 0),
+        other => panic!("expected the leaving question, got {other:?}"),
     }
 }
 
@@ -328,6 +344,7 @@ fn tab_and_l_focus_the_log_panes_where_arrows_scroll_instead_of_selecting() {
         output: pane,
         history: pane,
         log: pane,
+        screens: pane,
     });
     press(&mut app, &snapshot, key(KeyCode::Tab));
     assert_eq!(app.focus(), Focus::Output);
@@ -345,11 +362,15 @@ fn tab_and_l_focus_the_log_panes_where_arrows_scroll_instead_of_selecting() {
     press(&mut app, &snapshot, ch('l'));
     assert_eq!(app.focus(), Focus::History);
     press(&mut app, &snapshot, ch('l'));
+    assert_eq!(app.focus(), Focus::Screens);
+    press(&mut app, &snapshot, ch('k'));
+    assert_eq!(app.scroll(Pane::Screens), 1);
+    press(&mut app, &snapshot, ch('l'));
     assert_eq!(app.focus(), Focus::Log);
     press(&mut app, &snapshot, ch('k'));
     assert_eq!(app.scroll(Pane::Log), 1);
     press(&mut app, &snapshot, key(KeyCode::BackTab));
-    assert_eq!(app.focus(), Focus::History);
+    assert_eq!(app.focus(), Focus::Screens);
     press(&mut app, &snapshot, key(KeyCode::Esc));
     assert_eq!(app.focus(), Focus::Streams);
     press(&mut app, &snapshot, ch('j'));
@@ -393,14 +414,19 @@ fn a_new_engine_error_flashes_in_the_footer_but_old_ones_do_not() {
     );
     let mut app = app;
     snapshot.taken_at = NOW + 1_000;
-    snapshot.log.push(LogEntry {
+    app.observe(&snapshot);
+    let fresh = LogEntry {
         seq: 4,
         at: NOW + 900,
         stream: Some("stage".into()),
         level: "error".into(),
         text: "exited with code 187".into(),
-    });
-    app.observe(&snapshot);
+    };
+    // The engine sends new entries only, but one sent twice is no news twice.
+    app.observe_log(std::slice::from_ref(&fresh), NOW + 1_000);
+    assert_eq!(app.log().back(), Some(&fresh));
+    app.observe_log(&[fresh], NOW + 1_000);
+    assert_eq!(app.log().iter().filter(|e| e.seq == 4).count(), 1);
     let flash = app.flash(NOW + 1_000).expect("a flash line");
     assert_eq!(flash.text, "stage: exited with code 187");
     assert_eq!(flash.level, Level::Error);
@@ -416,5 +442,71 @@ fn keys_with_no_streams_do_nothing_but_say_so() {
         assert_eq!(press(&mut app, &snapshot, event), Outcome::Nothing);
     }
     assert_eq!(press(&mut app, &snapshot, ch('q')), Outcome::Nothing);
-    assert_eq!(press(&mut app, &snapshot, ch('y')), Outcome::Quit);
+    assert_eq!(press(&mut app, &snapshot, ch('d')), Outcome::Detach);
+}
+
+#[test]
+fn details_show_only_for_the_stream_they_belong_to() {
+    let snapshot = snapshot();
+    let mut app = ready(&snapshot);
+    assert_eq!(app.details().map(|d| d.name.as_str()), Some("stage"));
+    press(&mut app, &snapshot, ch('j'));
+    assert!(
+        app.details().is_none(),
+        "stage's output must not show under lobby while lobby's is on its way"
+    );
+    app.observe_details(details("lobby"));
+    assert_eq!(app.details().map(|d| d.name.as_str()), Some("lobby"));
+}
+
+#[test]
+fn the_log_keeps_only_the_newest_entries() {
+    use onair::tui::app::LOG_KEPT;
+    let snapshot = snapshot();
+    let mut app = ready(&snapshot);
+    let entries: Vec<LogEntry> = (10..10 + LOG_KEPT as u64 + 5)
+        .map(|seq| LogEntry {
+            seq,
+            at: NOW,
+            stream: None,
+            level: "info".into(),
+            text: format!("entry {seq}"),
+        })
+        .collect();
+    app.observe_log(&entries, NOW);
+    assert_eq!(app.log().len(), LOG_KEPT);
+    assert_eq!(
+        app.log().back().map(|e| e.seq),
+        entries.last().map(|e| e.seq)
+    );
+}
+
+#[test]
+fn r_on_a_stopped_stream_says_how_to_start_it_instead_of_restarting() {
+    use ratatui::{Terminal, backend::TestBackend};
+    let snapshot = snapshot();
+    let mut app = ready(&snapshot);
+    select(&mut app, &snapshot, "backstage");
+    assert_eq!(press(&mut app, &snapshot, ch('r')), Outcome::Nothing);
+    // What the operator reads in the footer of the drawn console.
+    let server = onair::server::ServerStats::default();
+    let mut terminal = Terminal::new(TestBackend::new(120, 30)).expect("test terminal");
+    let scene = onair::tui::view::Scene {
+        snapshot: &snapshot,
+        server: &server,
+        app: &app,
+        now: NOW,
+        utc_offset_secs: 0,
+    };
+    terminal
+        .draw(|frame| {
+            onair::tui::view::draw(frame, &scene);
+        })
+        .expect("draw");
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("backstage is stopped: press Enter or Space to start it"),
+        "{screen}"
+    );
+    assert!(!screen.contains("restarting"), "{screen}");
 }

@@ -3,7 +3,7 @@
 
 mod console_fixtures;
 
-use console_fixtures::{NOW, snapshot, snapshot_at};
+use console_fixtures::{NOW, attached, select_details, snapshot, snapshot_at};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use onair::engine::Snapshot;
 use onair::server::ServerStats;
@@ -32,6 +32,7 @@ fn app_after_a_minute() -> App {
         let cpu = 5.0 + (second % 20) as f32 * 2.0;
         app.observe(&snapshot_at(NOW - (60 - second) * 1000, cpu));
     }
+    attached(&mut app, &snapshot());
     app
 }
 
@@ -63,8 +64,10 @@ fn screen_text(terminal: &Terminal<TestBackend>) -> String {
     terminal.backend().to_string()
 }
 
+/// A key, and the details the engine sends when the selection changed.
 fn press(app: &mut App, snapshot: &Snapshot, code: KeyCode) {
     app.handle_key(KeyEvent::new(code, KeyModifiers::NONE), snapshot, NOW);
+    select_details(app);
 }
 
 #[test]
@@ -82,13 +85,20 @@ fn main_view_at_160x48() {
 }
 
 #[test]
-fn quit_question_at_80x24_says_how_many_streams_stop() {
+fn leaving_question_at_80x24_says_how_many_streams_stop() {
     let mut app = app_after_a_minute();
+    app.observe_consoles(2);
     let snapshot = snapshot();
     press(&mut app, &snapshot, KeyCode::Char('q'));
     let terminal = render(80, 24, &mut app, &snapshot, NOW);
     let text = screen_text(&terminal);
-    assert!(text.contains("2 streams are live and will stop."), "{text}");
+    assert!(text.contains("Leave onair?"), "{text}");
+    assert!(
+        text.contains("detach: 2 live streams keep running"),
+        "{text}"
+    );
+    assert!(text.contains("2 streams will stop"), "{text}");
+    assert!(text.contains("(the other"), "{text}");
     insta::assert_snapshot!(terminal.backend());
 }
 
@@ -180,6 +190,17 @@ fn header_says_when_the_config_was_loaded_in_local_time() {
 }
 
 #[test]
+fn header_counts_the_attached_consoles() {
+    let snapshot = snapshot();
+    let mut app = app_after_a_minute();
+    let text = screen_text(&render(160, 24, &mut app, &snapshot, NOW));
+    assert!(text.contains("1 console "), "{text}");
+    app.observe_consoles(3);
+    let text = screen_text(&render(160, 24, &mut app, &snapshot, NOW));
+    assert!(text.contains("3 consoles"), "{text}");
+}
+
+#[test]
 fn retry_countdown_follows_the_clock() {
     let mut app = app_after_a_minute();
     let snapshot = snapshot();
@@ -244,7 +265,7 @@ fn many_streams_scroll_so_the_selection_stays_visible() {
         })
         .collect();
     let mut app = App::new();
-    app.observe(&snapshot);
+    attached(&mut app, &snapshot);
     render(80, 24, &mut app, &snapshot, NOW);
     for _ in 0..15 {
         press(&mut app, &snapshot, KeyCode::Down);

@@ -12,10 +12,10 @@ mod common;
 #[path = "support/rtmp_hub.rs"]
 mod rtmp_hub;
 
-use chromium::Browser;
+use chromium::{Onair, open_browser};
 use common::*;
-use onair::engine::{Command, Engine, EngineOptions, EngineTask, Snapshot, StreamState};
-use onair::server::{self, Server};
+use fantoccini::Client;
+use onair::engine::{Command, Engine, EngineOptions, Snapshot, StreamState};
 use rtmp_hub::{Feed, Nginx, Viewer, probe};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -72,33 +72,19 @@ fn publishes(nginx: &Nginx, name: &str) -> usize {
         .count()
 }
 
-/// onair's engine and HTTP server on a temp config.
-struct Onair {
-    config: TempConfig,
-    engine: Engine,
-    task: EngineTask,
-    server: Server,
-}
-
-impl Onair {
-    async fn start(text: &str) -> Onair {
-        let config = TempConfig::new(text);
-        let (engine, task) = Engine::start(config.load(), EngineOptions { write_back: false })
-            .expect("engine starts");
-        let server = server::start(engine.clone()).await.expect("server starts");
-        Onair {
-            config,
-            engine,
-            task,
-            server,
-        }
-    }
-
-    async fn stop(self) {
-        self.server.shutdown().await;
-        self.engine.send(Command::Shutdown);
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.task.wait()).await;
-    }
+/// The player's state (`window.onair.state`), the video's time and
+/// paused flag, and a fatal error if any.
+async fn player(client: &Client) -> serde_json::Value {
+    const SCRIPT: &str = r#"
+        const o = window.onair || {};
+        const v = document.getElementById('onair-video');
+        return { state: o.state || null, time: v ? v.currentTime : null,
+                 paused: v ? v.paused : null, fatal: o.lastFatal || null };
+    "#;
+    client
+        .execute(SCRIPT, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("cannot read the player's state: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,10 +124,12 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
     let show = platform.url("show");
     let probed_before = platform_streams(&show, "before the outage");
 
-    let browser = Browser::open(free_port()).await;
-    let page = format!("http://{}/screen/foyer", onair.server.local_addr());
-    browser.client.goto(&page).await.expect("open the screen");
-    let mut player = wait_player(&browser, "the screen plays", |p| {
+    let (_driver, browser) = open_browser().await;
+    browser
+        .goto(&onair.url("/screen/foyer"))
+        .await
+        .expect("open the screen");
+    let mut seen = wait_player(&browser, "the screen plays", |p| {
         p["state"] == "playing" && p["time"].as_f64().unwrap_or(0.0) > 0.5
     })
     .await;
@@ -174,17 +162,18 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
         "the source's error is said: {reason}"
     );
 
-    let mut segments = vec![(died.elapsed(), last_segment(&onair.config.hls("screen")))];
+    let hls = onair.dir.path().join("hls").join("screen");
+    let mut segments = vec![(died.elapsed(), last_segment(&hls))];
     let mut probed_during = None;
-    let start_time = player["time"].as_f64().unwrap_or(0.0);
+    let start_time = seen["time"].as_f64().unwrap_or(0.0);
     while died.elapsed() < OUTAGE {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        segments.push((died.elapsed(), last_segment(&onair.config.hls("screen"))));
+        segments.push((died.elapsed(), last_segment(&hls)));
         if probed_during.is_none() && died.elapsed() > Duration::from_secs(6) {
             probed_during = Some(platform_streams(&show, "during the outage"));
         }
     }
-    player = browser.player().await;
+    seen = player(&browser).await;
     // The playlist gained segments all along: no 6 s without a new one.
     let mut last_new = (Duration::ZERO, segments[0].1);
     for (at, number) in &segments {
@@ -197,10 +186,10 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
         );
     }
     // The screen kept playing the slate.
-    let played = player["time"].as_f64().unwrap_or(0.0) - start_time;
+    let played = seen["time"].as_f64().unwrap_or(0.0) - start_time;
     assert!(
-        player["state"] == "playing" && played > 10.0 && player["fatal"].is_null(),
-        "the screen stopped during the outage ({played:.1} s played): {player}"
+        seen["state"] == "playing" && played > 10.0 && seen["fatal"].is_null(),
+        "the screen stopped during the outage ({played:.1} s played): {seen}"
     );
     let (gap, at) = viewer.longest_gap_since(died);
     assert!(
@@ -255,17 +244,17 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
 }
 
 async fn wait_player(
-    browser: &Browser,
+    browser: &Client,
     what: &str,
     check: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let player = browser.player().await;
-        if check(&player) {
-            return player;
+        let seen = player(browser).await;
+        if check(&seen) {
+            return seen;
         }
-        assert!(Instant::now() < deadline, "{what}: {player}");
+        assert!(Instant::now() < deadline, "{what}: {seen}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -400,11 +389,17 @@ async fn without_fallback_the_outputs_stop_with_the_source() {
         stream: "program".into(),
         on: true,
     });
-    let refused = wait_for(&engine, Duration::from_secs(5), "the bumper refused", |s| {
-        s.log
-            .iter()
-            .any(|e| e.text.contains("the bumper needs `fallback = true`"))
-    })
+    let refused = wait_for(
+        &engine,
+        Duration::from_secs(5),
+        "the bumper refused",
+        |_| {
+            engine
+                .log_since(0)
+                .iter()
+                .any(|e| e.text.contains("the bumper needs `fallback = true`"))
+        },
+    )
     .await;
     assert_ne!(state(&refused, "program"), "fallback");
     engine.send(Command::Shutdown);

@@ -143,6 +143,13 @@ async fn wait_keyless(
     .await
 }
 
+/// Runs blocking work (a probe, starting or stopping nginx, a viewer's
+/// wait) off the runtime's workers, so the engine under test keeps running
+/// meanwhile. Panics outside a multi-threaded runtime, which is the point.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(work)
+}
+
 async fn shut_down(engine: Engine, task: EngineTask) {
     engine.send(Command::Shutdown);
     tokio::time::timeout(Duration::from_secs(20), task.wait())
@@ -151,15 +158,19 @@ async fn shut_down(engine: Engine, task: EngineTask) {
 }
 
 /// The console drawn from `snapshot` once per row, each row selected in turn.
-fn console_screens(snapshot: &Snapshot) -> Vec<String> {
+fn console_screens(engine: &Engine, snapshot: &Snapshot) -> Vec<String> {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use onair::tui::{app::App, view};
     use ratatui::{Terminal, backend::TestBackend};
     let server = onair::server::ServerStats::default();
     let mut app = App::new();
     app.observe(snapshot);
+    app.observe_log(&engine.log_since(0), snapshot.taken_at);
     let mut screens = Vec::new();
     for _ in &snapshot.streams {
+        if let Some(details) = app.selected().and_then(|name| engine.details(name)) {
+            app.observe_details(details);
+        }
         let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("test terminal");
         let scene = view::Scene {
             snapshot,
@@ -229,7 +240,7 @@ async fn assert_logs_hold_no_key(log_dir: &Path, expected_masked: &str) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_one_destination_by_key_or_by_file_never_touches_the_other() {
     setup();
     let mut venue = Venue::open();
@@ -255,17 +266,19 @@ async fn switching_one_destination_by_key_or_by_file_never_touches_the_other() {
     );
 
     let (alpha_url, beta_url) = (venue.platform.url(ALPHA_KEY), venue.platform.url(BETA_KEY));
-    let beta_probe = std::thread::spawn(move || assert_receives_program(&beta_url, "beta"));
-    assert_receives_program(&alpha_url, "alpha");
-    beta_probe.join().expect("beta receives the program");
+    blocking(|| {
+        let beta_probe = std::thread::spawn(move || assert_receives_program(&beta_url, "beta"));
+        assert_receives_program(&alpha_url, "alpha");
+        beta_probe.join().expect("beta receives the program");
+    });
 
     // One viewer on alpha's platform, and one on the hub: on a busy machine
     // the encoder itself may pause, and alpha cannot flow better than its source.
     let source = Viewer::watch(&venue.hub.url("program"));
     let mut viewer = Viewer::watch(&alpha_url);
     assert!(
-        viewer.wait_flowing(Duration::from_secs(15))
-            && source.wait_flowing(Duration::from_secs(15)),
+        blocking(|| viewer.wait_flowing(Duration::from_secs(15))
+            && source.wait_flowing(Duration::from_secs(15))),
         "a viewer of alpha or of the hub receives nothing"
     );
     let watching_since = Instant::now();
@@ -366,7 +379,7 @@ async fn switching_one_destination_by_key_or_by_file_never_touches_the_other() {
     shut_down(engine, task).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     setup();
     let mut venue = Venue::open();
@@ -380,7 +393,7 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     )
     .await;
 
-    venue.platform.stop();
+    blocking(|| venue.platform.stop());
     let outage = Instant::now();
     // Both go to retrying, and their stderr tails show ffmpeg's complaint
     // about the destination URL, masked (every snapshot is checked for keys).
@@ -393,9 +406,10 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
         |s| {
             for (i, name) in ["program/alpha", "program/beta"].into_iter().enumerate() {
                 retried[i] |= state(s, name) == "retrying";
-                complained[i] |= s
-                    .stream(name)
-                    .is_some_and(|r| r.stderr_tail.iter().any(|l| l.contains("/live/****")));
+                complained[i] |= s.stream(name).is_some()
+                    && engine
+                        .details(name)
+                        .is_some_and(|d| d.stderr.iter().any(|l| l.contains("/live/****")));
             }
             retried == [true, true] && complained == [true, true]
         },
@@ -403,7 +417,7 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     .await;
     // What the operator sees in the console meanwhile: every row selected
     // in turn, so the detail panes show each command, stderr and history.
-    let screens = console_screens(&during_outage);
+    let screens = console_screens(&engine, &during_outage);
     assert!(
         screens.iter().any(|screen| screen.contains("/live/****")),
         "the console shows the masked destinations:\n{}",
@@ -415,7 +429,7 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     let down_for = Duration::from_secs(4);
     tokio::time::sleep(down_for.saturating_sub(outage.elapsed())).await;
 
-    venue.platform.start_again();
+    blocking(|| venue.platform.start_again());
     let back = Instant::now();
     // The pending retry fires within the backoff cap; then the relay
     // connects to the hub and probes the feed (a few seconds) before pushing.
@@ -429,10 +443,10 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     for name in ["program/alpha", "program/beta"] {
         let r = common::stream(&snapshot, name);
         assert!(r.restarts >= 1, "{name} counted no restart");
+        let history = engine.details(name).map(|d| d.history).unwrap_or_default();
         assert!(
-            r.history.iter().any(|h| h.text.starts_with("retrying")),
-            "{name}'s history has no retrying: {:?}",
-            r.history
+            history.iter().any(|h| h.text.starts_with("retrying")),
+            "{name}'s history has no retrying: {history:?}"
         );
         let error = r.last_error.as_deref().unwrap_or_default();
         assert!(
@@ -440,8 +454,10 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
             "{name}'s last error names the masked destination: {error}"
         );
     }
-    assert_receives_program(&venue.platform.url(ALPHA_KEY), "alpha after the outage");
-    assert_receives_program(&venue.platform.url(BETA_KEY), "beta after the outage");
+    blocking(|| {
+        assert_receives_program(&venue.platform.url(ALPHA_KEY), "alpha after the outage");
+        assert_receives_program(&venue.platform.url(BETA_KEY), "beta after the outage");
+    });
     assert!(
         venue.feed.is_alive(),
         "the encoder's publish to the hub was cut"
@@ -453,7 +469,7 @@ async fn a_platform_that_goes_away_is_pushed_to_again_when_it_returns() {
     shut_down(engine, task).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destination_waits_for_the_encoder_and_says_so() {
     setup();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -493,7 +509,7 @@ async fn a_destination_waits_for_the_encoder_and_says_so() {
     assert!(error.contains("is the encoder sending"), "{error}");
 
     // The encoder starts: the push follows by itself.
-    let _feed = Feed::publish(&hub.url("program"));
+    let _feed = blocking(|| Feed::publish(&hub.url("program")));
     wait_keyless(
         &engine,
         BACKOFF_CAP + Duration::from_secs(10),
@@ -501,7 +517,7 @@ async fn a_destination_waits_for_the_encoder_and_says_so() {
         |s| common::is_running(s, "program"),
     )
     .await;
-    assert_receives_program(&platform.url(ALPHA_KEY), "the platform");
+    blocking(|| assert_receives_program(&platform.url(ALPHA_KEY), "the platform"));
     shut_down(engine, task).await;
 }
 
@@ -543,7 +559,7 @@ fn a_literal_key_in_a_file_others_can_read_is_warned_about() {
     assert_eq!(check(0o644), "", "a key from ${{VAR}} is not in the file");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_srt_destination_receives_mpegts_with_its_passphrase_hidden() {
     setup();
     let dir = tempfile::tempdir().expect("temp dir");

@@ -4,6 +4,7 @@
 //! the resolved [`Config`]: defaults filled in, `${VAR}` expanded, paths made
 //! absolute, and every mistake already reported with its `FILE:LINE:COL`.
 
+mod access;
 mod diff;
 mod expand;
 mod load;
@@ -14,10 +15,11 @@ mod screens;
 mod urls;
 mod write_back;
 
+pub use access::OperatorAllow;
 pub use diff::{Plan, diff};
 pub use load::{load_file, load_str};
 pub use problem::{ConfigError, Place, Problem};
-pub use write_back::{WriteBackError, apply_change, write_atomically, write_change};
+pub use write_back::{WriteBackError, apply_change, real_file, write_atomically, write_change};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -188,6 +190,9 @@ impl Output {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VideoMode {
+    /// Copy what every screen and platform plays (H.264), encode anything
+    /// else; decided when the source is opened (see `ffmpeg::decide`).
+    Auto,
     /// Pass the source's video through untouched (cheapest).
     Copy,
     /// Encode with libx264, keyframes every `gop_seconds`.
@@ -198,6 +203,8 @@ pub enum VideoMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AudioMode {
+    /// Copy AAC, encode anything else to AAC; decided when the source is opened.
+    Auto,
     /// Encode to AAC (what every player and platform accepts).
     Aac,
     /// Pass the source's audio through.
@@ -361,6 +368,8 @@ pub struct ServerSettings {
     pub ffmpeg_at: Option<Place>,
     /// Where `hls_dir` was written, if it was.
     pub hls_dir_at: Option<Place>,
+    /// Who may see operator data over HTTP (default: this machine only).
+    pub operator_allow: OperatorAllow,
 }
 
 /// A valid `streams.toml`, resolved.

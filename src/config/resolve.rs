@@ -41,14 +41,28 @@ impl Resolver<'_> {
         });
     }
 
-    /// Expands `${VAR}` in a string value; `$${` stands for a literal `${`.
+    /// Expands `${VAR}` in a value that is shown as written: a path, an
+    /// address, the text of an overlay. `$${` stands for a literal `${`.
     pub(super) fn expand(&mut self, value: &Text) -> String {
+        self.expand_keeping(value, false)
+    }
+
+    /// Expands `${VAR}` in a value that may carry a key or a password (a
+    /// URL, extra FFmpeg arguments): what came from the environment is
+    /// masked wherever onair shows, logs or serves text.
+    pub(super) fn expand_secret(&mut self, value: &Text) -> String {
+        self.expand_keeping(value, true)
+    }
+
+    fn expand_keeping(&mut self, value: &Text, secret: bool) -> String {
         let expanded = expand::expand(value.get_ref(), self.env);
         for (piece, message) in expanded.problems {
             let offset = self.offset_of(value, &piece);
             self.problem(offset, message);
         }
-        self.secrets.extend(expanded.secrets);
+        if secret {
+            self.secrets.extend(expanded.secrets);
+        }
         expanded.value
     }
 
@@ -62,8 +76,13 @@ impl Resolver<'_> {
             .map_or(span.start, |i| span.start + i)
     }
 
+    /// Expands extra FFmpeg arguments (secret: they may carry a token).
     pub(super) fn expand_list(&mut self, values: &Option<Vec<Text>>) -> Vec<String> {
-        values.iter().flatten().map(|v| self.expand(v)).collect()
+        values
+            .iter()
+            .flatten()
+            .map(|v| self.expand_secret(v))
+            .collect()
     }
 
     pub(super) fn resolve(&mut self, file: schema::File, path: &Path) -> Config {
@@ -163,6 +182,21 @@ impl Resolver<'_> {
             }
             None => PathBuf::from("ffmpeg"),
         };
+        let operator_allow = match &section.operator_allow {
+            None => OperatorAllow::default(),
+            Some(entries) => {
+                let values: Vec<String> = entries.iter().map(|e| self.expand(e)).collect();
+                OperatorAllow::parse(values.iter().map(String::as_str)).unwrap_or_else(
+                    |(index, bad)| {
+                        self.problem(
+                            entries[index].span().start,
+                            format!("`{bad}` is not an address or network: write e.g. \"192.168.1.20\" or \"192.168.1.0/24\""),
+                        );
+                        OperatorAllow::default()
+                    },
+                )
+            }
+        };
         let place =
             |text: &Option<Text>| text.as_ref().map(|t| Place::of(self.text, t.span().start));
         ServerSettings {
@@ -171,6 +205,7 @@ impl Resolver<'_> {
             ffmpeg,
             ffmpeg_at: place(&section.ffmpeg),
             hls_dir_at: place(&section.hls_dir),
+            operator_allow,
         }
     }
 
@@ -266,12 +301,13 @@ impl Resolver<'_> {
             .map(|t| (t.get_ref().as_str(), t.span().start))
         {
             None => default,
+            Some(("auto", _)) => VideoMode::Auto,
             Some(("copy", _)) => VideoMode::Copy,
             Some(("h264", _)) => VideoMode::H264,
             Some((other, at)) => {
                 self.problem(
                     at,
-                    format!("unknown video mode `{other}`: use \"copy\" or \"h264\""),
+                    format!("unknown video mode `{other}`: use \"auto\", \"copy\" or \"h264\""),
                 );
                 default
             }
@@ -284,13 +320,16 @@ impl Resolver<'_> {
             .map(|t| (t.get_ref().as_str(), t.span().start))
         {
             None => default,
+            Some(("auto", _)) => AudioMode::Auto,
             Some(("aac", _)) => AudioMode::Aac,
             Some(("copy", _)) => AudioMode::Copy,
             Some(("none", _)) => AudioMode::None,
             Some((other, at)) => {
                 self.problem(
                     at,
-                    format!("unknown audio mode `{other}`: use \"aac\", \"copy\" or \"none\""),
+                    format!(
+                        "unknown audio mode `{other}`: use \"auto\", \"aac\", \"copy\" or \"none\""
+                    ),
                 );
                 default
             }
@@ -320,11 +359,15 @@ impl Resolver<'_> {
         }
         let profile = self.parse_profile(&section.profile, Profile::Stable);
         let enabled = section.enabled.unwrap_or(true);
-        let mut video = self.parse_video(&section.video, VideoMode::Copy);
+        let mut video = self.parse_video(&section.video, VideoMode::Auto);
         if matches!(input, Input::Lavfi(_)) {
             video = VideoMode::H264;
         }
-        let audio = self.parse_audio(&section.audio, AudioMode::Aac);
+        let mut audio = self.parse_audio(&section.audio, AudioMode::Auto);
+        // A synthetic source's audio is raw PCM: `auto` means AAC from the start.
+        if matches!(input, Input::Lavfi(_)) && audio == AudioMode::Auto {
+            audio = AudioMode::Aac;
+        }
         let stall_timeout = section
             .stall_timeout
             .as_ref()

@@ -45,6 +45,8 @@ pub struct ServerSection {
     /// The slate of every stream (a picture or a video file), instead of
     /// the built-in card.
     pub slate: Option<Text>,
+    /// Addresses and networks that may see operator data over HTTP.
+    pub operator_allow: Option<Vec<Text>>,
 }
 
 /// `[profile.*]`.
@@ -90,9 +92,9 @@ pub struct StreamSection {
     pub profile: Option<Text>,
     /// Whether onair keeps this stream running.
     pub enabled: Option<bool>,
-    /// `"copy"` or `"h264"`.
+    /// `"auto"` (default), `"copy"` or `"h264"`.
     pub video: Option<Text>,
-    /// `"aac"`, `"copy"` or `"none"`.
+    /// `"auto"` (default), `"aac"`, `"copy"` or `"none"`.
     pub audio: Option<Text>,
     /// Loop a file input forever.
     #[serde(rename = "loop")]
@@ -121,9 +123,9 @@ pub struct DestinationSection {
     pub enabled: Option<bool>,
     /// Profile of this destination; defaults to the stream's.
     pub profile: Option<Text>,
-    /// `"copy"` or `"h264"`; defaults to the stream's.
+    /// `"auto"`, `"copy"` or `"h264"`; defaults to the stream's.
     pub video: Option<Text>,
-    /// `"aac"`, `"copy"` or `"none"`; defaults to the stream's.
+    /// `"auto"`, `"aac"`, `"copy"` or `"none"`; defaults to the stream's.
     pub audio: Option<Text>,
     /// Expert output options; defaults to the stream's.
     pub output_args: Option<Vec<Text>>,

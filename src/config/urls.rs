@@ -5,9 +5,17 @@ use super::resolve::Resolver;
 use super::schema::Text;
 use super::{Input, Output};
 
+/// The password of `user:password@host/...` (the part after `://`).
+fn url_password(rest: &str) -> Option<&str> {
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    (password.len() >= 3).then_some(password)
+}
+
 impl Resolver<'_> {
     pub(super) fn input(&mut self, text: &Text) -> Input {
-        let value = self.expand(text);
+        let value = self.expand_secret(text);
         if let Some(graph) = value.strip_prefix("lavfi:") {
             if graph.trim().is_empty() {
                 self.problem(
@@ -34,6 +42,11 @@ impl Resolver<'_> {
                     format!("input URL has no host after `{scheme}://`"),
                 );
             }
+            // A camera's password is masked wherever it may appear, even
+            // outside a URL (userinfo in URLs is masked anyway).
+            if let Some(password) = url_password(rest) {
+                self.secrets.push(password.to_string());
+            }
             return Input::Network { scheme, url: value };
         }
         if value.is_empty() {
@@ -57,7 +70,7 @@ impl Resolver<'_> {
         literal_keys: &mut Vec<String>,
         stream: &str,
     ) -> Output {
-        let value = self.expand(text);
+        let value = self.expand_secret(text);
         if value == "hls" {
             return Output::Hls;
         }
@@ -93,5 +106,21 @@ impl Resolver<'_> {
             literal_keys.push(stream.to_string());
         }
         output
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_password;
+
+    #[test]
+    fn a_camera_password_is_found_in_its_url() {
+        assert_eq!(
+            url_password("admin:s3cret@10.0.0.9:554/h264"),
+            Some("s3cret")
+        );
+        assert_eq!(url_password("admin:p@ss@10.0.0.9/x"), Some("p@ss"));
+        assert_eq!(url_password("10.0.0.9/user:pw@x"), None);
+        assert_eq!(url_password("admin@10.0.0.9/x"), None);
     }
 }

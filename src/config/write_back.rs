@@ -3,7 +3,7 @@
 
 use super::Change;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item, Table, Value};
 
 /// Why a change could not be written.
@@ -132,27 +132,36 @@ pub fn write_change(path: &Path, name: &str, change: &Change) -> Result<String, 
     Ok(updated)
 }
 
-/// Writes `NAME.onair-tmp` beside the file, syncs it and renames it over the
-/// file, so that neither a reader nor a crash ever sees half a file. The
-/// file's permissions are kept.
+/// Writes `.NAME.onair-tmp` beside the file, syncs it and renames it over
+/// the file, so that neither a reader nor a crash ever sees half a file.
+/// The file's mode and owner are kept. A file that is a symlink stays one:
+/// the link's target is what gets replaced.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path
+    let target = real_file(path)?;
+    let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let file_name = path
+    let file_name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "streams.toml".to_string());
     let tmp = dir.join(format!(".{file_name}.onair-tmp"));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
-        if let Ok(meta) = std::fs::metadata(path) {
+        if let Ok(meta) = std::fs::metadata(&target) {
+            use std::os::unix::fs::MetadataExt;
             file.set_permissions(meta.permissions())?;
+            // Only root can give a file away; anyone else writes their own.
+            if let Err(e) = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()))
+                && e.kind() != std::io::ErrorKind::PermissionDenied
+            {
+                return Err(e);
+            }
         }
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
+        std::fs::rename(&tmp, &target)?;
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
@@ -162,4 +171,13 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The file a path names: the file at the end of its symlinks, or the path
+/// itself when it is no symlink (or not there yet).
+pub fn real_file(path: &Path) -> std::io::Result<PathBuf> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path),
+        _ => Ok(path.to_path_buf()),
+    }
 }

@@ -26,7 +26,7 @@ pub(crate) fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         output_kind: spec.output.kind(),
         output: s.launch.shown_output.clone(),
         input: s.launch.shown_input.clone(),
-        command: s.launch.shown_command.clone(),
+        command: shown_command(s),
         pid: s.pid,
         running_since: s.running_since,
         cpu_percent: s.cpu_percent,
@@ -39,8 +39,19 @@ pub(crate) fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         restarts: s.restarts,
         stalls: s.stalls,
         last_error: s.last_error.clone(),
-        stderr_tail: s.stderr.iter().cloned().collect(),
-        history: s.history.iter().cloned().collect(),
+        last_change: s.history.back().cloned(),
+        details_seq: s.details_seq,
+        source: s.source.clone(),
+        handling: s
+            .handling
+            .as_ref()
+            .map(|h| h.label.clone())
+            .unwrap_or_default(),
+        warnings: s
+            .handling
+            .as_ref()
+            .map(|h| h.warnings.clone())
+            .unwrap_or_default(),
         processes: Vec::new(),
         fallback: None,
     };
@@ -51,6 +62,41 @@ pub(crate) fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
         }
     }
     snapshot
+}
+
+/// The command of the current run, or the one the next run will use.
+fn shown_command(s: &StreamStatus) -> String {
+    s.shown_command
+        .clone()
+        .unwrap_or_else(|| s.launch.shown_command.clone())
+}
+
+/// A row's stderr tail and history: for a row of a stream with fallback,
+/// its ingest's (the source's) and its output's, told apart.
+pub(crate) fn stream_details(s: &StreamStatus) -> StreamDetails {
+    let name = s.launch.spec.name.clone();
+    let ingest = s
+        .group
+        .as_ref()
+        .and_then(|g| g.ingest.lock().ok().map(|i| i.clone()));
+    match ingest {
+        None => StreamDetails {
+            name,
+            seq: s.details_seq,
+            stderr: s.stderr.iter().cloned().collect(),
+            history: s.history.iter().cloned().collect(),
+        },
+        Some(ingest) => {
+            let mut stderr = tail(&ingest.stderr, "source | ");
+            stderr.extend(tail(&s.stderr, "output | "));
+            StreamDetails {
+                name,
+                seq: s.details_seq + ingest.details_seq,
+                stderr,
+                history: merged_history(&ingest, s),
+            }
+        }
+    }
 }
 
 fn process(role: ProcessRole, s: &StreamStatus) -> ProcessSnapshot {
@@ -98,14 +144,19 @@ fn with_group(snapshot: &mut StreamSnapshot, output: &StreamStatus, group: &Grou
     if snapshot.last_error.is_none() || ingest_is_newer(&ingest, output) {
         snapshot.last_error = ingest.last_error.clone().or(snapshot.last_error.take());
     }
-    snapshot.history = merged_history(&ingest, output);
-    let mut stderr: Vec<String> = tail(&ingest.stderr, "source | ");
-    stderr.extend(tail(&output.stderr, "output | "));
-    snapshot.stderr_tail = stderr;
-    snapshot.command = format!(
-        "{}\n{}",
-        ingest.launch.shown_command, output.launch.shown_command
-    );
+    snapshot.details_seq = output.details_seq + ingest.details_seq;
+    let newest = |h: &std::collections::VecDeque<StateChange>| h.back().cloned();
+    snapshot.last_change = match (newest(&ingest.history), newest(&output.history)) {
+        (Some(a), Some(b)) => Some(if a.at > b.at { a } else { b }),
+        (a, b) => a.or(b),
+    };
+    // What the source is and how it is handled are the ingest's business.
+    snapshot.source = ingest.source.clone();
+    if let Some(handling) = &ingest.handling {
+        snapshot.handling = handling.label.clone();
+        snapshot.warnings = handling.warnings.clone();
+    }
+    snapshot.command = format!("{}\n{}", shown_command(&ingest), shown_command(output));
     let slate_now = match (relay.on_air, relay.on_air_since) {
         (Some(Feed::Slate), Some(since)) => now.saturating_sub(since),
         _ => 0,
@@ -124,7 +175,7 @@ fn with_group(snapshot: &mut StreamSnapshot, output: &StreamStatus, group: &Grou
             ClipState::Failed(why) => format!("failed: {why}"),
         },
         live_format: relay.live_format.clone(),
-        ingest_command: ingest.launch.shown_command.clone(),
+        ingest_command: shown_command(&ingest),
         ingest_state: ingest.state.label().to_string(),
         ingest_restarts: ingest.restarts,
         relayed_mb: group.relay_handle.counters().output_mb(),

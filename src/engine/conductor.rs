@@ -6,18 +6,23 @@ use super::collector::{Collector, Watched};
 use super::compose::stream_snapshot;
 use super::groups::Groups;
 use super::journal::{Journal, Level};
-use super::launch::launch;
+use super::launch::{launch, own_command};
+use super::pending::PendingWrites;
 use super::role::Role;
+use super::roster::Roster;
+use super::screens::ScreenDesk;
 use super::snapshot::*;
 use super::stream::{Control, StreamStatus, StreamTask, Wakeups};
-use super::{Command, EngineOptions, child::Spawner};
-use crate::config::{self, Change, Config, ConfigError, WriteBackError};
+use super::{Command, EngineOptions, Timings, child::Spawner};
+use crate::config::{self, Change, Config, ConfigError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// Screen reports are aged (silent pages dropped, dark screens noticed) this often.
+const SCREENS_EVERY: Duration = Duration::from_secs(1);
 /// Snapshots are published at most this often (state changes included).
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
@@ -47,11 +52,13 @@ pub(crate) struct Conductor {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    screens: Arc<ScreenDesk>,
     collector: Collector,
     watched: watch::Sender<Watched>,
     status: ConfigStatus,
-    pending: Vec<(String, Change)>,
+    pending: PendingWrites,
     options: EngineOptions,
+    timings: Timings,
     seq: u64,
 }
 
@@ -59,6 +66,7 @@ impl Conductor {
     pub(crate) fn new(
         config: Config,
         options: EngineOptions,
+        timings: Timings,
         spawner: Spawner,
         config_tx: watch::Sender<Arc<Config>>,
         snapshot_tx: watch::Sender<Arc<Snapshot>>,
@@ -70,9 +78,11 @@ impl Conductor {
             warnings: config.warnings.clone(),
             pending_writes: Vec::new(),
         };
-        let wakeups = Arc::new(Wakeups::default());
         let journal = Journal::default();
+        let pending = PendingWrites::new(config.path.clone());
+        let wakeups = Arc::new(Wakeups::default());
         let groups = Groups::new(spawner.clone(), journal.clone(), Arc::clone(&wakeups));
+        let screens = Arc::new(ScreenDesk::new(journal.clone(), Arc::clone(&wakeups)));
         let (watched, watched_rx) = watch::channel(Watched::new());
         let collector = Collector::spawn(watched_rx, Arc::clone(&wakeups));
         let mut conductor = Conductor {
@@ -86,11 +96,13 @@ impl Conductor {
             spawner,
             journal,
             wakeups,
+            screens,
             collector,
             watched,
             status,
-            pending: Vec::new(),
+            pending,
             options,
+            timings,
             seq: 0,
         };
         for warning in conductor.config.warnings.clone() {
@@ -112,6 +124,16 @@ impl Conductor {
             ),
         );
         conductor
+    }
+
+    /// The event log, for the engine's handles.
+    pub(crate) fn journal(&self) -> Journal {
+        self.journal.clone()
+    }
+
+    /// The streams' details, for the engine's handles.
+    pub(crate) fn roster(&self) -> Roster {
+        Roster::new(self.watched.subscribe())
     }
 
     /// Starts a row's task: the stream's one FFmpeg, or (with fallback) an
@@ -137,7 +159,8 @@ impl Conductor {
             self.journal.clone(),
             Arc::clone(&self.wakeups),
             role,
-        );
+        )
+        .with_healthy_reset(self.timings.healthy_reset);
         Slot {
             name: spec.name.clone(),
             relayed,
@@ -147,8 +170,14 @@ impl Conductor {
         }
     }
 
-    /// Hands the collector the processes to measure: every row's, and every
-    /// ingest's.
+    /// The screen reports, shared with the engine's handle.
+    pub(crate) fn screen_desk(&self) -> Arc<ScreenDesk> {
+        Arc::clone(&self.screens)
+    }
+
+    /// Hands the collector the processes to measure, every row's and
+    /// every ingest's (and the engine's handles the rows whose details
+    /// they read: rows first, so a row is found before its ingest).
     fn watch_slots(&self) {
         let mut watched: Watched = self.slots.iter().map(|s| Arc::clone(&s.status)).collect();
         watched.extend(self.groups.statuses());
@@ -163,6 +192,8 @@ impl Conductor {
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut last_publish = Instant::now();
         let mut publish_at: Option<Instant> = Some(Instant::now());
+        let mut screens_tick = tokio::time::interval(SCREENS_EVERY);
+        screens_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -179,6 +210,14 @@ impl Conductor {
                     if publish_at.is_none() {
                         publish_at = Some((last_publish + PUBLISH_EVERY).max(Instant::now()));
                     }
+                },
+                _ = screens_tick.tick() => {
+                    let latest = Arc::clone(&self.snapshot_tx.borrow());
+                    self.screens.tick(&latest.streams, now_millis());
+                },
+                _ = crate::clock::sleep_until(self.pending.next_try()) => {
+                    self.flush_pending().await;
+                    publish_at = Some(Instant::now());
                 },
                 _ = crate::clock::sleep_until(publish_at) => {
                     self.publish();
@@ -237,7 +276,8 @@ impl Conductor {
             listen: self.config.server.listen.to_string(),
             streams,
             screens: self.config.screens.clone(),
-            log: self.journal.entries(),
+            log_seq: self.journal.last_seq(),
+            screen_reports: self.screens.reports(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
     }
@@ -355,7 +395,7 @@ impl Conductor {
             let restart = if slot.relayed {
                 slot.status
                     .lock()
-                    .map_or(true, |s| s.launch.argv != launch.argv)
+                    .map_or(true, |s| own_command(&s.launch) != own_command(&launch))
             } else {
                 restart
             };
@@ -367,60 +407,19 @@ impl Conductor {
         }
     }
 
-    /// Writes a key's change into the file; while the file cannot be parsed
-    /// the change is kept and written by the next successful reload.
+    /// Writes a key's change into the file; what cannot be written now is
+    /// kept (see [`PendingWrites`]).
     async fn persist(&mut self, name: &str, change: Change) {
         if !self.options.write_back {
             return;
         }
-        match self.write_back(name.to_string(), change.clone()).await {
-            Ok(()) => {}
-            Err(WriteBackError::Unparsable(why)) => {
-                self.journal.record(
-                    Level::Warn,
-                    Some(name),
-                    format!("streams.toml cannot be parsed right now ({why}): the change is kept and will be written once the file is valid"),
-                );
-                self.pending
-                    .retain(|(n, c)| !(n == name && same_kind(c, &change)));
-                self.pending.push((name.to_string(), change));
-                self.status.pending_writes = self.pending.iter().map(describe_change).collect();
-            }
-            Err(e) => self.journal.record(Level::Error, Some(name), e.to_string()),
-        }
-    }
-
-    async fn write_back(&self, name: String, change: Change) -> Result<(), WriteBackError> {
-        let path = self.config.path.clone();
-        tokio::task::spawn_blocking(move || config::write_change(&path, &name, &change).map(|_| ()))
-            .await
-            .unwrap_or_else(|e| {
-                Err(WriteBackError::Io {
-                    path: String::new(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            })
+        self.pending.write(&self.journal, name, change).await;
+        self.status.pending_writes = self.pending.described();
     }
 
     async fn flush_pending(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        for (name, change) in pending {
-            match self.write_back(name.clone(), change.clone()).await {
-                Ok(()) => self.journal.record(
-                    Level::Info,
-                    Some(&name),
-                    format!(
-                        "wrote the kept change to streams.toml: {}",
-                        describe_change(&(name.clone(), change))
-                    ),
-                ),
-                Err(WriteBackError::Unparsable(_)) => self.pending.push((name, change)),
-                Err(e) => self
-                    .journal
-                    .record(Level::Error, Some(&name), e.to_string()),
-            }
-        }
-        self.status.pending_writes = self.pending.iter().map(describe_change).collect();
+        self.pending.flush(&self.journal).await;
+        self.status.pending_writes = self.pending.described();
     }
 
     async fn reload(&mut self) {
@@ -463,11 +462,7 @@ impl Conductor {
     /// Applies a new valid config: only what changed is touched.
     fn apply(&mut self, mut new: Config) {
         // What is still waiting to be written stays in force.
-        for (name, change) in &self.pending {
-            if let Some(spec) = new.streams.iter_mut().find(|s| &s.name == name) {
-                change.apply_to(spec);
-            }
-        }
+        self.pending.apply_to(&mut new);
         let plan = config::diff(&self.config, &new);
         let secrets = Arc::new(new.secrets.clone());
         self.secrets = secrets;
@@ -508,7 +503,7 @@ impl Conductor {
                         || slot
                             .status
                             .lock()
-                            .map_or(true, |s| s.launch.argv != launch.argv);
+                            .map_or(true, |s| own_command(&s.launch) != own_command(&launch));
                     if plan.restart.contains(&spec.name) && own_command_changed {
                         slot.send(Control::Replace(launch));
                     } else if plan.start.contains(&spec.name) {
@@ -565,16 +560,4 @@ async fn checked(config: Config) -> Result<Config, ConfigError> {
             format!("cannot check the new config: {e}"),
         ))
     })
-}
-
-fn same_kind(a: &Change, b: &Change) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
-}
-
-fn describe_change((name, change): &(String, Change)) -> String {
-    match change {
-        Change::Enabled(true) => format!("{name}: enabled = true"),
-        Change::Enabled(false) => format!("{name}: enabled = false"),
-        Change::Profile(p) => format!("{name}: profile = \"{p}\""),
-    }
 }

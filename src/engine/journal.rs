@@ -1,13 +1,14 @@
 //! The engine's event log: what happened to which stream, newest last.
 //!
-//! Every entry goes to the tracing log file too; the in-memory tail travels
-//! in snapshots so that every UI can show it and headless mode can print it.
+//! Every entry goes to the tracing log file too. The in-memory tail is read
+//! through `Engine::log_since`: a UI takes the entries it has not seen yet,
+//! and snapshots carry only the newest entry's number.
 
 use super::snapshot::{LogEntry, now_millis};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-/// How many entries a snapshot carries.
+/// How many entries are kept in memory.
 const KEPT: usize = 200;
 
 /// A shared, bounded event log.
@@ -62,11 +63,48 @@ impl Journal {
         }
     }
 
-    /// The kept entries, oldest first.
-    pub(crate) fn entries(&self) -> Vec<LogEntry> {
-        self.inner
-            .lock()
-            .map(|i| i.entries.iter().cloned().collect())
-            .unwrap_or_default()
+    /// The kept entries newer than `seq`, oldest first (all of them for 0).
+    pub(crate) fn since(&self, seq: u64) -> Vec<LogEntry> {
+        let Ok(inner) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let newer = inner.entries.partition_point(|entry| entry.seq <= seq);
+        inner.entries.range(newer..).cloned().collect()
+    }
+
+    /// The sequence number of the newest entry (0 before the first).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.inner.lock().map(|i| i.next_seq).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_gets_only_the_entries_it_has_not_seen() {
+        let journal = Journal::default();
+        assert_eq!(journal.last_seq(), 0);
+        assert!(journal.since(0).is_empty());
+        for n in 1..=3 {
+            journal.record(Level::Info, None, format!("entry {n}"));
+        }
+        assert_eq!(journal.since(0).len(), 3);
+        let newer: Vec<u64> = journal.since(1).iter().map(|e| e.seq).collect();
+        assert_eq!(newer, vec![2, 3]);
+        assert!(journal.since(3).is_empty());
+        assert_eq!(journal.last_seq(), 3);
+    }
+
+    #[test]
+    fn only_the_newest_entries_are_kept() {
+        let journal = Journal::default();
+        for n in 0..KEPT + 10 {
+            journal.record(Level::Info, Some("cam1"), format!("entry {n}"));
+        }
+        let kept = journal.since(0);
+        assert_eq!(kept.len(), KEPT);
+        assert_eq!(kept[0].seq, 11);
     }
 }

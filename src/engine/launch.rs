@@ -7,6 +7,21 @@ use crate::ffmpeg::slate::SlateSource;
 use crate::{ffmpeg, secrets};
 use std::sync::Arc;
 
+/// What building a command needs from the config (server and profiles),
+/// without every other stream: each launch keeps its own.
+fn argv_context(config: &Config) -> Arc<Config> {
+    Arc::new(Config {
+        path: config.path.clone(),
+        server: config.server.clone(),
+        profiles: config.profiles.clone(),
+        streams: Vec::new(),
+        screens: Vec::new(),
+        secrets: Vec::new(),
+        warnings: Vec::new(),
+        literal_keys: Vec::new(),
+    })
+}
+
 /// Builds the launch of one row under a config; `secret_values` is the
 /// config's `${VAR}` values, shared by all its streams. With `fallback` the
 /// row's FFmpeg is its output, fed by the stream's relay; without, it is
@@ -26,13 +41,23 @@ pub(crate) fn launch(
         Output::Rtmp(url) | Output::Srt(url) => secrets::mask_url(url),
     };
     Launch {
+        config: argv_context(config),
         hls_dir: writes_hls(spec).then(|| config.stream_hls_dir(&spec.name)),
-        shown_command: shown(&argv, secret_values),
         spec: spec.clone(),
-        argv,
         secrets: Arc::clone(secret_values),
+        shown_command: shown(&argv, secret_values),
         shown_input: secrets::mask_text(&shown_input(spec), secret_values),
         shown_output: secrets::mask_text(&shown_output, secret_values),
+    }
+}
+
+/// The command a row's own FFmpeg runs before its source is known: when it
+/// changes, that FFmpeg restarts.
+pub(crate) fn own_command(launch: &Launch) -> Vec<String> {
+    if launch.spec.fallback {
+        ffmpeg::output_command(&launch.config, &launch.spec)
+    } else {
+        ffmpeg::command(&launch.config, &launch.spec)
     }
 }
 
@@ -57,28 +82,33 @@ pub(crate) fn group_launch(
 ) -> Option<GroupLaunch> {
     let first = rows.first()?;
     let spec = StreamSpec {
-        name: first.stream.clone(),
         enabled: rows.iter().any(|r| r.enabled),
-        ..(*first).clone()
+        ..ffmpeg::ingest_spec(first)
     };
-    let argv = ffmpeg::ingest_command(config, &spec, &ffmpeg::IngestExtras::default());
+    let argv = ffmpeg::ingest_command(config, first, &ffmpeg::IngestExtras::default());
     let slate = match &spec.slate {
         Some(path) => SlateSource::file(path),
         None => SlateSource::Card(spec.stream.clone()),
     };
     let ingest = Launch {
+        config: argv_context(config),
         hls_dir: None,
         shown_command: shown(&argv, secret_values),
         shown_input: secrets::mask_text(&shown_input(&spec), secret_values),
         shown_output: "relay".to_string(),
         spec,
-        argv,
         secrets: Arc::clone(secret_values),
     };
+    let segments = rows
+        .iter()
+        .find(|r| writes_hls(r))
+        .map(|r| config.stream_hls_dir(&r.name));
     Some(GroupLaunch {
-        with_audio: ingest.spec.ingest.audio != crate::config::AudioMode::None,
+        segments,
+        with_audio: ingest.spec.audio != crate::config::AudioMode::None,
         ffmpeg: config.server.ffmpeg.clone(),
         slate,
+        argv,
         ingest,
     })
 }

@@ -9,14 +9,23 @@ mod conductor;
 mod groups;
 mod journal;
 mod launch;
+mod pending;
 mod relayed;
 mod role;
+mod roster;
+mod screens;
 mod slate;
 mod snapshot;
+mod source;
 mod stats;
 mod stream;
+mod watchdog;
 
 pub use child::{QUIT_GRACE, TERM_GRACE};
+pub use screens::{
+    CANNOT_PLAY_GRACE_MILLIS, MAX_SCREENS, MAX_SCREENS_PER_ADDRESS, ReportRefused,
+    SCREEN_TIMEOUT_MILLIS, ScreenBoard, ScreenNews, ScreenReport, ScreenState,
+};
 pub use snapshot::*;
 
 use crate::config::{Config, Profile};
@@ -82,6 +91,23 @@ impl Default for EngineOptions {
     }
 }
 
+/// Timings of the supervisor that an operator has no reason to change.
+/// Tests shorten them to reach, in seconds, paths that take minutes.
+#[derive(Debug, Clone)]
+pub struct Timings {
+    /// How long a run must make progress for its stream's restart delay to
+    /// start again from 0.5 s (60 s).
+    pub healthy_reset: std::time::Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            healthy_reset: stream::HEALTHY_RESET,
+        }
+    }
+}
+
 /// Why the engine cannot start; each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -109,6 +135,9 @@ pub struct Engine {
     commands: mpsc::UnboundedSender<Command>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     config: watch::Receiver<Arc<Config>>,
+    journal: journal::Journal,
+    roster: roster::Roster,
+    screens: Arc<screens::ScreenDesk>,
 }
 
 /// The engine's task; await it after [`Command::Shutdown`] to know that
@@ -129,18 +158,34 @@ impl Engine {
         config: Config,
         options: EngineOptions,
     ) -> Result<(Engine, EngineTask), EngineError> {
+        Engine::start_with(config, options, Timings::default())
+    }
+
+    /// [`Engine::start`] with other supervisor timings.
+    pub fn start_with(
+        config: Config,
+        options: EngineOptions,
+        timings: Timings,
+    ) -> Result<(Engine, EngineTask), EngineError> {
         preflight(&config)?;
         let spawner = child::Spawner::new().map_err(EngineError::Spawner)?;
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
         let (config_tx, config_rx) = watch::channel(Arc::new(config.clone()));
-        let conductor = conductor::Conductor::new(config, options, spawner, config_tx, snapshot_tx);
+        let conductor =
+            conductor::Conductor::new(config, options, timings, spawner, config_tx, snapshot_tx);
+        let journal = conductor.journal();
+        let roster = conductor.roster();
+        let screens = conductor.screen_desk();
         let task = tokio::spawn(conductor.run(command_rx));
         Ok((
             Engine {
                 commands: command_tx,
                 snapshots: snapshot_rx,
                 config: config_rx,
+                journal,
+                roster,
+                screens,
             },
             EngineTask(task),
         ))
@@ -161,9 +206,34 @@ impl Engine {
         Arc::clone(&self.snapshots.borrow())
     }
 
+    /// The engine log's entries newer than `seq` (every kept entry for 0),
+    /// oldest first. Snapshots carry the newest number as `log_seq`.
+    pub fn log_since(&self, seq: u64) -> Vec<LogEntry> {
+        self.journal.since(seq)
+    }
+
+    /// One stream's stderr tail and state history, as they are now. A UI
+    /// that shows them asks again when the stream's `details_seq` changes.
+    pub fn details(&self, stream: &str) -> Option<StreamDetails> {
+        self.roster.details(stream)
+    }
+
     /// The running config (after the last valid reload and key changes).
     pub fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config.borrow())
+    }
+
+    /// Takes what a screen page says it shows. The HTTP server validates,
+    /// bounds and rate-limits reports first; the report only ever changes
+    /// the entry of the same page (address and id).
+    pub fn report_screen(&self, report: ScreenReport) -> Result<(), ReportRefused> {
+        let snapshot = self.snapshot();
+        self.screens.report(report, &snapshot.streams, now_millis())
+    }
+
+    /// A screen page said it is closing: its report goes at once.
+    pub fn screen_closed(&self, address: &str, id: &str) {
+        self.screens.closed(address, id);
     }
 
     /// A receiver that wakes when the running config changes.

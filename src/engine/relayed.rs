@@ -29,6 +29,11 @@ pub(crate) struct GroupLaunch {
     /// The ingest (its spec is named after the stream; `enabled` when any
     /// row of the stream is).
     pub ingest: Launch,
+    /// The ingest's command before its source is known: when it changes,
+    /// the ingest restarts.
+    pub argv: Vec<String>,
+    /// The HLS output whose segments show the source's keyframes.
+    pub segments: Option<std::path::PathBuf>,
     /// What the slate shows.
     pub slate: SlateSource,
     /// The FFmpeg binary (and ffprobe beside it).
@@ -118,7 +123,11 @@ impl Group {
             spawner.clone(),
             journal.clone(),
             Arc::clone(&wakeups),
-            Role::Ingest(relay.clone(), pacer),
+            Role::Ingest {
+                relay: relay.clone(),
+                pacer,
+                segments: launch.segments.clone(),
+            },
         );
         let ingest_task = tokio::spawn(ingest.run());
         let state = Arc::new(Mutex::new(RelayState {
@@ -250,7 +259,7 @@ impl GroupTask {
     fn apply(&mut self, launch: GroupLaunch) {
         let before = &self.launch;
         let ingest = Box::new(launch.ingest.clone());
-        if before.ingest.argv != launch.ingest.argv {
+        if before.argv != launch.argv {
             let _ = self.ingest_control.send(Control::Replace(ingest));
         } else {
             let _ = self.ingest_control.send(Control::Update(ingest));

@@ -4,6 +4,7 @@
 use super::child::Extras;
 use crate::relay::{Relay, RelayCommand};
 use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,7 +50,14 @@ pub(crate) enum Role {
     Solo,
     /// The ingest of a stream with fallback: its transport stream (fd 3)
     /// goes to the relay; its restarts are paced engine-wide.
-    Ingest(Relay, Arc<Pacer>),
+    Ingest {
+        /// The stream's relay.
+        relay: Relay,
+        /// The engine's pacing of ingest restarts.
+        pacer: Arc<Pacer>,
+        /// The HLS output whose segments show the source's keyframes.
+        segments: Option<PathBuf>,
+    },
     /// One output of a stream with fallback: it reads the relay on stdin.
     Output(Relay),
 }
@@ -58,7 +66,7 @@ impl Role {
     /// The longest restart delay: an ingest's is shorter than `usual`.
     pub(crate) fn backoff_cap(&self, usual: Duration) -> Duration {
         match self {
-            Role::Ingest(..) => INGEST_BACKOFF_CAP,
+            Role::Ingest { .. } => INGEST_BACKOFF_CAP,
             _ => usual,
         }
     }
@@ -66,7 +74,7 @@ impl Role {
     /// How the task's journal lines start: an ingest speaks of the source.
     pub(crate) fn prefix(&self) -> &'static str {
         match self {
-            Role::Ingest(..) => "source ",
+            Role::Ingest { .. } => "source ",
             _ => "",
         }
     }
@@ -74,7 +82,7 @@ impl Role {
     /// What a new process of this role needs: an ingest writes its
     /// transport stream to a pipe on fd 3 (the read end is returned).
     pub(crate) fn plumbing(&self) -> std::io::Result<(Extras, Option<OwnedFd>)> {
-        let Role::Ingest(..) = self else {
+        let Role::Ingest { .. } = self else {
             return Ok((Extras::default(), None));
         };
         let (tx, rx) = tokio::net::unix::pipe::pipe()?;
@@ -95,7 +103,7 @@ impl Role {
     ) {
         match self {
             Role::Solo => {}
-            Role::Ingest(relay, _) => {
+            Role::Ingest { relay, .. } => {
                 if let Some(pipe) = ts_pipe {
                     relay.send(RelayCommand::AttachLive(pipe));
                 }
@@ -132,6 +140,21 @@ impl Role {
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
             _ => None,
+        }
+    }
+
+    /// True for the FFmpeg that reads the source (and so learns about it).
+    pub(crate) fn reads_source(&self) -> bool {
+        !matches!(self, Role::Output(_))
+    }
+
+    /// Where the source's keyframes can be read back: a stream's own HLS
+    /// directory, or for an ingest its stream's HLS output's.
+    pub(crate) fn segments<'a>(&'a self, own: Option<&'a Path>) -> Option<&'a Path> {
+        match self {
+            Role::Ingest { segments, .. } => segments.as_deref(),
+            Role::Solo => own,
+            Role::Output(_) => None,
         }
     }
 }

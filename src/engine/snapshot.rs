@@ -3,7 +3,9 @@
 //! into processes, so the console, headless mode, the HTTP API and a future
 //! remote console all see exactly the same thing.
 
+use super::screens::ScreenReport;
 use crate::config::{OutputKind, Profile, ScreenSpec};
+use crate::ffmpeg::SourceInfo;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch: plain numbers travel well through JSON.
@@ -124,10 +126,23 @@ pub struct StreamSnapshot {
     pub stalls: u32,
     /// The last error FFmpeg printed or the reason of the last exit (masked).
     pub last_error: Option<String>,
-    /// The last lines FFmpeg printed on stderr (masked), oldest first.
-    pub stderr_tail: Vec<String>,
-    /// Recent state changes, oldest first.
-    pub history: Vec<StateChange>,
+    /// The newest state change (the table's "last event").
+    #[serde(default)]
+    pub last_change: Option<StateChange>,
+    /// Changes whenever this stream's [`StreamDetails`] (stderr tail,
+    /// history) change: a UI showing them asks for them again then.
+    #[serde(default)]
+    pub details_seq: u64,
+    /// What the source sends, once FFmpeg has opened it.
+    #[serde(default)]
+    pub source: Option<SourceInfo>,
+    /// What the stream does with the source's video: `copy`, `h264`,
+    /// `h264 from hevc`, or `auto` until the source is known.
+    #[serde(default)]
+    pub handling: String,
+    /// What will not play as configured, with what to do (the stream still runs).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// Every process of the stream with its CPU and memory (ingest, output,
     /// slate encoder); `cpu_percent` and `rss_bytes` above are their sum.
     #[serde(default)]
@@ -245,6 +260,24 @@ pub struct LogEntry {
     pub text: String,
 }
 
+/// The heavy part of one stream's picture: what only a UI that shows this
+/// stream needs. Snapshots carry [`StreamSnapshot::details_seq`] instead,
+/// so a UI asks for these (see `Engine::details`) only when they changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamDetails {
+    /// The stream.
+    pub name: String,
+    /// Equals the stream's `details_seq` at the time these were read.
+    #[serde(default)]
+    pub seq: u64,
+    /// The last lines FFmpeg printed on stderr (masked), oldest first.
+    #[serde(default)]
+    pub stderr: Vec<String>,
+    /// Recent state changes, oldest first.
+    #[serde(default)]
+    pub history: Vec<StateChange>,
+}
+
 /// The whole picture.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -262,8 +295,13 @@ pub struct Snapshot {
     pub streams: Vec<StreamSnapshot>,
     /// Every screen, in file order.
     pub screens: Vec<ScreenSpec>,
-    /// Recent engine events, oldest first.
-    pub log: Vec<LogEntry>,
+    /// The number of the newest engine log entry: a UI reads the entries it
+    /// has not seen with `Engine::log_since`.
+    #[serde(default)]
+    pub log_seq: u64,
+    /// What every open screen page says it shows, in the order they appeared.
+    #[serde(default)]
+    pub screen_reports: Vec<ScreenReport>,
 }
 
 impl Snapshot {

@@ -6,13 +6,15 @@ use super::child::{self, Spawner, StopOutcome};
 use super::journal::{Journal, Level};
 use super::role::Role;
 use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
-use crate::config::{Output, StreamSpec};
-use crate::ffmpeg::{self, Progress, ProgressParser, errors, hls};
+use super::source::{Learned, SourceKnowledge};
+use super::watchdog::{Heard, Watchdog};
+use crate::config::{Config, Output, StreamSpec};
+use crate::ffmpeg::{self, Handling, Progress, SourceInfo, errors, hls};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, mpsc};
 
@@ -24,10 +26,10 @@ const HISTORY_KEPT: usize = 30;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Longest restart delay.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
-/// Extra time the watchdog gives a new FFmpeg to produce its first output.
-const STARTUP_GRACE: Duration = Duration::from_secs(10);
-/// A process that ran this long resets the backoff.
-const HEALTHY_RESET: Duration = Duration::from_secs(60);
+/// How often the keyframes of a copied source are read from its segments.
+const KEYFRAME_CHECK: Duration = Duration::from_secs(1);
+/// A run that made progress this long resets the backoff.
+pub(crate) const HEALTHY_RESET: Duration = Duration::from_secs(60);
 
 /// The restart delay before attempt `attempt` (1-based).
 pub(crate) fn backoff(attempt: u32) -> Duration {
@@ -42,8 +44,9 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 pub(crate) struct Launch {
     /// The resolved stream.
     pub spec: StreamSpec,
-    /// The full command, program first.
-    pub argv: Vec<String>,
+    /// The server and profile settings the command is built from once
+    /// the source is known (`video`/`audio = "auto"`).
+    pub config: Arc<Config>,
     /// The HLS directory to clean before a start, for HLS outputs.
     pub hls_dir: Option<PathBuf>,
     /// Values to mask in anything shown.
@@ -87,10 +90,20 @@ pub(crate) struct StreamStatus {
     pub last_error: Option<String>,
     pub stderr: VecDeque<String>,
     pub history: VecDeque<StateChange>,
+    /// Counts changes of `stderr` and `history`, so a UI re-reads them
+    /// only when they changed: change them only through `record_change`,
+    /// `record_stderr` and `clear_stderr`.
+    pub details_seq: u64,
     pub cpu_percent: Option<f32>,
     pub rss_bytes: Option<u64>,
     /// Output bitrate read from the HLS segments (FFmpeg reports none for HLS).
     pub hls_kbps: Option<f64>,
+    /// What the source sends, once known.
+    pub source: Option<SourceInfo>,
+    /// What the current (or last) run does with it.
+    pub handling: Option<Handling>,
+    /// The command of the current run as the operator may see it.
+    pub shown_command: Option<String>,
     /// The stream's ingest, relay and slate, for a row of a stream with
     /// fallback (the row's own FFmpeg is then its output).
     pub group: Option<super::relayed::GroupView>,
@@ -109,11 +122,43 @@ impl StreamStatus {
             last_error: None,
             stderr: VecDeque::new(),
             history: VecDeque::new(),
+            details_seq: 0,
             cpu_percent: None,
             rss_bytes: None,
             hls_kbps: None,
+            source: None,
+            handling: None,
+            shown_command: None,
             group: None,
         }
+    }
+
+    /// Records a state change in the history (the newest `HISTORY_KEPT`),
+    /// and tells the UIs showing this stream's details to read them again.
+    pub(crate) fn record_change(&mut self, text: String) {
+        self.history.push_back(StateChange {
+            at: now_millis(),
+            text,
+        });
+        while self.history.len() > HISTORY_KEPT {
+            self.history.pop_front();
+        }
+        self.details_seq += 1;
+    }
+
+    /// Keeps one (masked) stderr line (the newest `STDERR_KEPT`).
+    pub(crate) fn record_stderr(&mut self, line: String) {
+        self.stderr.push_back(line);
+        while self.stderr.len() > STDERR_KEPT {
+            self.stderr.pop_front();
+        }
+        self.details_seq += 1;
+    }
+
+    /// Forgets the previous run's stderr.
+    pub(crate) fn clear_stderr(&mut self) {
+        self.stderr.clear();
+        self.details_seq += 1;
     }
 }
 
@@ -121,7 +166,8 @@ impl StreamStatus {
 enum RunEnd {
     /// The engine asked to stop and stay stopped.
     Disabled,
-    /// The engine asked for a restart (operator, or a new command line).
+    /// The engine asked for a restart (operator, or a new command line),
+    /// or the source turned out to need another handling.
     RestartNow,
     /// The engine is shutting down.
     Shutdown,
@@ -158,9 +204,14 @@ pub(crate) struct StreamTask {
     spawner: Spawner,
     journal: Journal,
     wakeups: Arc<Wakeups>,
+    /// What is known about the source, across runs.
+    source: SourceKnowledge,
     /// The highest HLS segment number this stream may have used: every run
     /// starts above it, so no segment name ever comes back.
     segments_used: Option<u64>,
+    /// A run that made progress this long resets the backoff.
+    healthy_reset: Duration,
+    /// Where its FFmpeg sits: a stream's only one, an ingest or an output.
     role: Role,
 }
 
@@ -182,9 +233,18 @@ impl StreamTask {
             spawner,
             journal,
             wakeups,
+            source: SourceKnowledge::default(),
             segments_used: None,
+            healthy_reset: HEALTHY_RESET,
             role,
         }
+    }
+
+    /// Shortens the time a run must make progress to reset the backoff
+    /// (60 s); only tests have a reason to.
+    pub(crate) fn with_healthy_reset(mut self, healthy_reset: Duration) -> Self {
+        self.healthy_reset = healthy_reset;
+        self
     }
 
     fn update(&self, f: impl FnOnce(&mut StreamStatus)) {
@@ -215,13 +275,7 @@ impl StreamTask {
                 s.hls_kbps = None;
             }
             s.state = state;
-            s.history.push_back(StateChange {
-                at: now_millis(),
-                text,
-            });
-            while s.history.len() > HISTORY_KEPT {
-                s.history.pop_front();
-            }
+            s.record_change(text);
         });
         self.wakeups.urgent.notify_one();
     }
@@ -270,13 +324,13 @@ impl StreamTask {
                     }
                 }
                 RunEnd::Exited(healthy) | RunEnd::Stalled(healthy) => {
-                    if healthy >= HEALTHY_RESET {
+                    if healthy >= self.healthy_reset {
                         attempt = 0;
                     }
                     attempt += 1;
                     self.update(|s| s.restarts += 1);
                     let mut delay = backoff(attempt).min(self.role.backoff_cap(BACKOFF_CAP));
-                    if let Role::Ingest(_, pacer) = &self.role {
+                    if let Role::Ingest { pacer, .. } = &self.role {
                         let now = tokio::time::Instant::now();
                         delay = pacer.reserve(now + delay) - now;
                     }
@@ -354,14 +408,14 @@ impl StreamTask {
     /// The command of the next run. For HLS: numbers its segments above
     /// every name used so far, then clears what a previous run left, so a
     /// screen never plays old segments.
-    fn prepare_run(&mut self) -> Result<Vec<String>, String> {
+    fn prepare_run(&mut self, argv: Vec<String>) -> Result<Vec<String>, String> {
         let Some(dir) = &self.launch.hls_dir else {
-            return Ok(self.launch.argv.clone());
+            return Ok(argv);
         };
         let start = hls::start_number(dir, self.segments_used, SystemTime::now());
         ffmpeg::prepare_dir(dir)?;
         self.segments_used = Some(start);
-        Ok(hls::numbered(&self.launch.argv, start))
+        Ok(hls::numbered(&argv, start))
     }
 
     /// FFmpeg could not be started for a reason that may pass: the stream
@@ -380,16 +434,37 @@ impl StreamTask {
 
     /// Starts FFmpeg once and follows it until it ends or is told to stop.
     async fn run_once(&mut self) -> RunEnd {
+        // What the source is known to send decides the command line.
+        let handling = self.source.begin_run(
+            &self.launch.config,
+            &self.launch.spec,
+            self.role.segments(self.launch.hls_dir.as_deref()),
+        );
+        let (config, spec) = (&self.launch.config, &self.launch.spec);
+        let argv = match &self.role {
+            Role::Solo => ffmpeg::command_with(config, spec, &handling),
+            Role::Ingest { .. } => ffmpeg::ingest_command_with(
+                config,
+                spec,
+                &handling,
+                &ffmpeg::IngestExtras::default(),
+            ),
+            Role::Output(_) => ffmpeg::output_command(config, spec),
+        };
         // A directory that cannot be prepared right now (a full disk, a
         // file in the way, a mount not back yet) is retried with backoff.
-        let argv = match self.prepare_run() {
+        let argv = match self.prepare_run(argv) {
             Ok(argv) => argv,
             Err(reason) => return self.not_started(reason),
         };
+        let shown = self.mask(&ffmpeg::display_command(&argv, &self.launch.secrets));
         self.update(|s| {
             s.progress = None;
-            s.stderr.clear();
+            s.clear_stderr();
+            s.handling = Some(handling);
+            s.shown_command = Some(shown);
         });
+        let program = argv[0].clone();
         let (extras, ts_pipe) = match self.role.plumbing() {
             Ok(plumbing) => plumbing,
             Err(e) => return self.not_started(format!("cannot create the ingest's pipe: {e}")),
@@ -397,7 +472,7 @@ impl StreamTask {
         let mut child = match self.spawner.spawn_with(argv, extras).await {
             Ok(child) => child,
             Err(e) => {
-                let failure = errors::spawn_failure(&self.launch.argv[0], &e);
+                let failure = errors::spawn_failure(&program, &e);
                 if failure.retry {
                     return self.not_started(failure.message);
                 }
@@ -415,24 +490,17 @@ impl StreamTask {
         self.role.connect(&self.name, &mut stdin, ts_pipe);
         let mut stdout = child.stdout.take().map(|o| BufReader::new(o).lines());
         let mut stderr = child.stderr.take().map(|e| BufReader::new(e).lines());
-        let mut parser = ProgressParser::new();
-        let mut last_out_time: Option<i64> = None;
-        let mut last_advance = tokio::time::Instant::now();
+        let mut watchdog = Watchdog::new();
+        let mut errors = errors::RunErrors::default();
+        let running = pid.map(|p| format!("pid {p}")).unwrap_or_default();
+        // An output's watchdog counts from the first data the relay gave it.
         let mut fed_at_advance = self.role.relay_fed();
         let mut fed_before = false;
-        let mut running_since: Option<Instant> = None;
-        let mut errors = errors::RunErrors::default();
-        let healthy = |since: Option<Instant>| since.map_or(Duration::ZERO, |t| t.elapsed());
+        let mut keyframe_tick = tokio::time::interval(KEYFRAME_CHECK);
+        keyframe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         loop {
-            // Opening and probing a network source can take several seconds
-            // before the first progress: the watchdog allows for it once.
-            let allowed = if running_since.is_none() {
-                self.launch.spec.stall_timeout + STARTUP_GRACE
-            } else {
-                self.launch.spec.stall_timeout
-            };
-            let stall_at = last_advance + allowed;
+            let stall_at = watchdog.stall_at(self.launch.spec.stall_timeout);
             tokio::select! {
                 msg = self.control.recv() => match msg {
                     Some(Control::Enable) => {}
@@ -461,30 +529,38 @@ impl StreamTask {
                 },
                 line = next_line(&mut stdout) => match line {
                     Some(line) => {
-                        if let Some(progress) = parser.feed(&line) {
-                            let advanced = match (progress.out_time_us, last_out_time) {
-                                (Some(now), Some(before)) => now > before,
-                                (Some(now), None) => now > 0,
-                                _ => false,
-                            };
-                            if advanced {
-                                last_out_time = progress.out_time_us;
-                                last_advance = tokio::time::Instant::now();
-                                fed_at_advance = self.role.relay_fed();
-                                if running_since.is_none() {
-                                    running_since = Some(Instant::now());
-                                    self.update(|s| s.running_since = Some(now_millis()));
-                                    self.set_state(StreamState::Running, &pid.map(|p| format!("pid {p}")).unwrap_or_default());
-                                }
-                            }
-                            self.update(|s| s.progress = Some(progress));
+                        let heard = watchdog.hear(&line);
+                        if heard.advanced {
+                            fed_at_advance = self.role.relay_fed();
+                            fed_before = true;
                         }
+                        self.heard(heard, &running);
                     }
                     None => stdout = None,
                 },
                 line = next_line(&mut stderr) => match line {
-                    Some(line) => self.stderr_line(&line, &mut errors),
+                    Some(line) => {
+                        self.stderr_line(&line, &mut errors);
+                        if !self.role.reads_source() {
+                            continue;
+                        }
+                        let learned = self.source.stderr_line(&self.launch.config, &self.launch.spec, line.trim_end());
+                        if let Some(learned) = learned {
+                            if self.learned(learned) {
+                                child::kill_now(&mut child).await;
+                                return RunEnd::RestartNow;
+                            }
+                        }
+                    }
                     None => stderr = None,
+                },
+                _ = keyframe_tick.tick(), if watchdog.is_running() && self.role.reads_source() => {
+                    if let Some(learned) = self.source.check_keyframes(&self.launch.config, &self.launch.spec) {
+                        if self.learned(learned) {
+                            self.stop(&mut child, stdin.take()).await;
+                            return RunEnd::RestartNow;
+                        }
+                    }
                 },
                 status = child.wait() => {
                     // Read what FFmpeg printed just before it died: it is the reason.
@@ -496,6 +572,11 @@ impl StreamTask {
                         };
                         let _ = tokio::time::timeout(Duration::from_millis(300), drain).await;
                     }
+                    if self.role.reads_source() {
+                        if let Some(learned) = self.source.end_run(&self.launch.config, &self.launch.spec) {
+                            self.learned(learned);
+                        }
+                    }
                     let exit = errors::describe_exit(status.ok());
                     let reason = match errors.reason() {
                         Some(line) => format!("{exit}: {line}"),
@@ -503,36 +584,97 @@ impl StreamTask {
                     };
                     let reason = errors::with_hint(&reason);
                     self.update(|s| s.last_error = Some(reason.clone()));
-                    if running_since.is_none() && errors.unfixable().is_some() {
+                    if !watchdog.is_running() && errors.unfixable().is_some() {
                         return RunEnd::Failed(reason);
                     }
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
-                    return RunEnd::Exited(healthy(running_since));
+                    return RunEnd::Exited(watchdog.healthy());
                 },
                 _ = tokio::time::sleep_until(stall_at) => {
+                    // onair itself may have been paused: what FFmpeg wrote
+                    // meanwhile is still in the pipe and counts first.
+                    if watchdog.catch_up(&mut stdout, |heard| self.heard(heard, &running)).await {
+                        continue;
+                    }
                     // An output that was given nothing to write is not
-                    // stalled: the relay has nothing on the air. Its watchdog
-                    // counts from the first data it was given.
+                    // stalled: the relay has nothing on the air.
                     if let Some(fed) = self.role.relay_fed() {
                         let idle = Some(fed) == fed_at_advance;
                         if idle || !fed_before {
                             fed_before |= !idle;
                             fed_at_advance = Some(fed);
-                            last_advance = tokio::time::Instant::now();
+                            watchdog.excuse();
                             continue;
                         }
                     }
-                    let secs = allowed.as_secs_f64();
+                    let secs = watchdog.allowed(self.launch.spec.stall_timeout).as_secs_f64();
                     self.update(|s| {
                         s.stalls += 1;
                         s.last_error = Some(format!("stalled: no progress for {secs:.0} s"));
                     });
                     self.set_state(StreamState::Stalled, &format!("no progress for {secs:.0} s, killing"));
                     child::kill_now(&mut child).await;
-                    return RunEnd::Stalled(healthy(running_since));
+                    return RunEnd::Stalled(watchdog.healthy());
                 },
             }
         }
+    }
+
+    /// Publishes a progress block; the first that advances means running.
+    fn heard(&self, heard: Heard, running: &str) {
+        if heard.started {
+            self.update(|s| s.running_since = Some(now_millis()));
+            self.set_state(StreamState::Running, running);
+        }
+        if let Some(progress) = heard.progress {
+            self.update(|s| s.progress = Some(progress));
+        }
+    }
+
+    /// Takes what was learned about the source: history, warnings, and
+    /// whether the running FFmpeg must restart with another handling.
+    fn learned(&self, learned: Learned) -> bool {
+        let Learned {
+            source,
+            changed,
+            handling,
+            restart,
+        } = learned;
+        if changed {
+            let text = format!("source: {}", source.summary());
+            self.journal
+                .record(Level::Info, Some(&self.name), text.clone());
+            self.update(|s| s.record_change(text));
+        }
+        let old_warnings = self
+            .status
+            .lock()
+            .ok()
+            .and_then(|s| s.handling.as_ref().map(|h| h.warnings.clone()))
+            .unwrap_or_default();
+        for warning in handling
+            .warnings
+            .iter()
+            .filter(|w| !old_warnings.contains(w))
+        {
+            self.journal
+                .record(Level::Warn, Some(&self.name), warning.clone());
+        }
+        if restart {
+            self.journal.record(
+                Level::Info,
+                Some(&self.name),
+                format!("restarting to {}", handling.label),
+            );
+        }
+        self.update(|s| {
+            s.source = Some(source);
+            if !restart {
+                s.handling = Some(handling);
+            }
+        });
+        self.wakeups.urgent.notify_one();
+        restart
     }
 
     fn stderr_line(&self, line: &str, errors: &mut errors::RunErrors) {
@@ -545,12 +687,7 @@ impl StreamTask {
             let shown = errors.push(text).to_string();
             self.update(|s| s.last_error = Some(shown));
         }
-        self.update(|s| {
-            s.stderr.push_back(masked);
-            while s.stderr.len() > STDERR_KEPT {
-                s.stderr.pop_front();
-            }
-        });
+        self.update(|s| s.record_stderr(masked));
     }
 
     async fn stop(

@@ -6,9 +6,9 @@
 //! option (`-preset`, `-tune`, keyframes) is emitted with `-c:v copy`, where
 //! FFmpeg silently ignores it.
 
-use crate::config::{
-    AudioMode, Config, Input, Output, Profile, ProfileSettings, StreamSpec, VideoMode,
-};
+use super::codecs::{self, AudioChoice, Handling, VideoChoice, Wanted};
+use super::source_info::SourceInfo;
+use crate::config::{Config, Input, Output, Profile, ProfileSettings, StreamSpec};
 use crate::secrets;
 use std::path::PathBuf;
 
@@ -23,52 +23,71 @@ pub fn playlist_path(config: &Config, spec: &StreamSpec) -> PathBuf {
 
 /// The full command: the FFmpeg binary followed by [`args`].
 pub fn command(config: &Config, spec: &StreamSpec) -> Vec<String> {
+    command_with(config, spec, &handling(config, spec, None))
+}
+
+/// The full command for a given handling of the source's video and audio.
+pub fn command_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec<String> {
     let mut cmd = vec![config.server.ffmpeg.display().to_string()];
-    cmd.extend(args(config, spec));
+    cmd.extend(args_with(config, spec, handling));
     cmd
 }
 
-/// The arguments FFmpeg runs with for this stream when it has an FFmpeg of
-/// its own from source to destination (`fallback = false`).
+/// How this stream handles its source, given what is known about it
+/// (`None` before FFmpeg has opened it).
+pub fn handling(config: &Config, spec: &StreamSpec, source: Option<&SourceInfo>) -> Handling {
+    codecs::decide(
+        Wanted {
+            video: spec.video,
+            audio: spec.audio,
+            output: spec.output.kind(),
+            profile: spec.profile,
+            settings: config.profiles.get(spec.profile),
+        },
+        source,
+    )
+}
+
+/// The arguments FFmpeg runs with for this stream, before its source is known.
 pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
+    args_with(config, spec, &handling(config, spec, None))
+}
+
+/// The arguments FFmpeg runs with for this stream and handling.
+///
+/// FFmpeg logs at `info` so that it describes the source it opened (the
+/// `Input #0` summary read by `source_info`); nothing at that level repeats
+/// during a run.
+pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec<String> {
     let profile = config.profiles.get(spec.profile);
     let mut a: Vec<String> = Vec::with_capacity(64);
-    global_args(&mut a);
-    input_args(&mut a, spec, spec.profile, profile);
-    codec_args(&mut a, spec.video, spec.audio, spec.profile, profile);
+    global_args(&mut a, "level+info");
+    input_args(&mut a, spec, profile, &[]);
+    codec_args(&mut a, spec, handling, profile);
     a.extend(profile.output_args.iter().cloned());
     a.extend(spec.output_args.iter().cloned());
     muxer_args(&mut a, config, spec);
     a
 }
 
-/// Options that stand before everything: quiet logs with their level, and
-/// the progress report on stdout that the stall watchdog listens to.
-pub(super) fn global_args(a: &mut Vec<String>) {
-    a.extend(
-        [
-            "-hide_banner",
-            "-nostats",
-            "-loglevel",
-            "level+warning",
-            "-progress",
-            "pipe:1",
-            "-y",
-        ]
-        .map(String::from),
-    );
+/// Options that stand before everything: logs with their level, and the
+/// progress report on stdout that the stall watchdog listens to.
+pub(super) fn global_args(a: &mut Vec<String>, loglevel: &str) {
+    a.extend(["-hide_banner", "-nostats", "-loglevel", loglevel].map(String::from));
+    a.extend(["-progress", "pipe:1", "-y"].map(String::from));
 }
 
-/// How the source is read, up to and including `-i`.
+/// How the source is read, up to and including `-i`; `extra` stands just
+/// before `-i`.
 pub(super) fn input_args(
     a: &mut Vec<String>,
     spec: &StreamSpec,
-    kind: Profile,
     profile: &ProfileSettings,
+    extra: &[String],
 ) {
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     // Input options: everything here must stand before `-i`.
-    if kind == Profile::LowLatency {
+    if spec.profile == Profile::LowLatency {
         push(&["-fflags", "nobuffer", "-flags", "low_delay"]);
     }
     match &spec.input {
@@ -87,6 +106,7 @@ pub(super) fn input_args(
     }
     a.extend(profile.input_args.iter().cloned());
     a.extend(spec.input_args.iter().cloned());
+    a.extend(extra.iter().cloned());
     a.push("-i".into());
     a.push(match &spec.input {
         Input::Lavfi(graph) => graph.clone(),
@@ -98,27 +118,16 @@ pub(super) fn input_args(
 /// Stream selection and codecs.
 pub(super) fn codec_args(
     a: &mut Vec<String>,
-    video: VideoMode,
-    audio: AudioMode,
-    kind: Profile,
+    spec: &StreamSpec,
+    handling: &Handling,
     profile: &ProfileSettings,
 ) {
     a.extend(["-map", "0:v:0"].map(String::from));
-    if audio != AudioMode::None {
+    if handling.audio != AudioChoice::None {
         a.extend(["-map", "0:a:0?"].map(String::from));
     }
-    video_args(a, video, kind, profile);
-    audio_args(a, audio);
-}
-
-pub(super) fn audio_args(a: &mut Vec<String>, audio: AudioMode) {
-    match audio {
-        AudioMode::Aac => {
-            a.extend(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"].map(String::from))
-        }
-        AudioMode::Copy => a.extend(["-c:a", "copy"].map(String::from)),
-        AudioMode::None => a.push("-an".into()),
-    }
+    video_args(a, spec, handling.video, profile);
+    audio_args(a, handling.audio);
 }
 
 /// The output comes last, and nothing follows it. An HLS output's
@@ -158,17 +167,18 @@ pub(super) fn muxer_args(a: &mut Vec<String>, config: &Config, spec: &StreamSpec
     }
 }
 
-pub(super) fn video_args(
+/// The video part of the command for a chosen handling.
+pub fn video_args(
     a: &mut Vec<String>,
-    video: VideoMode,
-    kind: Profile,
+    spec: &StreamSpec,
+    video: VideoChoice,
     profile: &ProfileSettings,
 ) {
     match video {
-        VideoMode::Copy => a.extend(["-c:v", "copy"].map(String::from)),
-        VideoMode::H264 => {
+        VideoChoice::Copy => a.extend(["-c:v", "copy"].map(String::from)),
+        VideoChoice::H264 => {
             a.extend(["-c:v", "libx264", "-preset", "veryfast"].map(String::from));
-            if kind == Profile::LowLatency {
+            if spec.profile == Profile::LowLatency {
                 a.extend(["-tune", "zerolatency"].map(String::from));
             }
             a.extend(["-pix_fmt", "yuv420p", "-sc_threshold", "0"].map(String::from));
@@ -178,6 +188,17 @@ pub(super) fn video_args(
                 format_seconds(profile.gop_seconds)
             ));
         }
+    }
+}
+
+/// The audio part of the command for a chosen handling.
+pub fn audio_args(a: &mut Vec<String>, audio: AudioChoice) {
+    match audio {
+        AudioChoice::Aac => {
+            a.extend(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"].map(String::from))
+        }
+        AudioChoice::Copy => a.extend(["-c:a", "copy"].map(String::from)),
+        AudioChoice::None => a.push("-an".into()),
     }
 }
 

@@ -125,7 +125,19 @@ pub fn with_hint(reason: &str) -> String {
     } else if reason.contains("Permission denied") {
         " — check the permissions of hls_dir and the input"
     } else if reason.contains("Connection timed out") || reason.contains("timed out") {
-        " — the host does not answer: check the network and the URL"
+        " — the host does not answer: is it switched on and reachable? check the network and the address in the URL"
+    } else if reason.contains("401 Unauthorized") {
+        " — the camera refused the user name or password: check user:password in the input URL"
+    } else if reason.contains("403 Forbidden") {
+        " — the camera refused this user: give it the right to view the stream in the camera's settings"
+    } else if reason.contains("404 Not Found") {
+        " — the camera has no stream at that path: check the path in the input URL against the camera's manual"
+    } else if reason.contains("5XX Server Error") || reason.contains("453 Not Enough Bandwidth") {
+        " — the camera could not serve the stream: too many viewers, or its encoder is restarting"
+    } else if reason.contains("rtsp://")
+        && reason.contains("Invalid data found when processing input")
+    {
+        " — the camera accepted the connection but sent no RTSP answer: check the port in the URL, or the camera is hung (power-cycle it)"
     } else {
         ""
     };
@@ -175,6 +187,45 @@ pub fn spawn_failure(program: &str, error: &std::io::Error) -> SpawnFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lines as FFmpeg 5.1 prints them for a camera, already masked.
+    #[test]
+    fn every_camera_failure_gets_its_hint() {
+        let cases = [
+            (
+                "rtsp://****@127.0.0.1:8554/cam: Server returned 401 Unauthorized (authorization failed)",
+                "user name or password",
+            ),
+            (
+                "rtsp://127.0.0.1:8554/cam/nope: Server returned 404 Not Found",
+                "no stream at that path",
+            ),
+            (
+                "rtsp://127.0.0.1:8554/cam: Connection refused",
+                "nothing is listening",
+            ),
+            (
+                "rtsp://127.0.0.1:8554/cam: Connection timed out",
+                "does not answer",
+            ),
+            (
+                "rtsp://127.0.0.1:8554/cam: Invalid data found when processing input",
+                "sent no RTSP answer",
+            ),
+            (
+                "rtsp://127.0.0.1:8554/cam: Server returned 5XX Server Error reply",
+                "could not serve the stream",
+            ),
+        ];
+        for (line, hint) in cases {
+            let shown = with_hint(&format!("exited with code 1: {line}"));
+            assert!(shown.contains(hint), "{shown}");
+        }
+        assert_eq!(
+            with_hint("exited with code 1: x.mp4: Invalid data found when processing input"),
+            "exited with code 1: x.mp4: Invalid data found when processing input"
+        );
+    }
 
     #[test]
     fn argument_errors_are_not_retried_but_network_errors_are() {

@@ -5,8 +5,9 @@
 //! and write a destination the same way.
 
 use super::argv::{
-    audio_args, codec_args, command, global_args, input_args, muxer_args, video_args,
+    audio_args, codec_args, command, global_args, handling, input_args, muxer_args, video_args,
 };
+use super::codecs::{AudioChoice, Handling, VideoChoice};
 use crate::config::{AudioMode, Config, Input, Profile, StreamSpec, VideoMode};
 
 /// Pieces other parts of onair add to a stream's ingest, the one FFmpeg
@@ -25,18 +26,41 @@ pub struct IngestExtras {
 /// keeps the progress report, stderr the log.
 pub const INGEST_TS_FD: i32 = 3;
 
-/// The ingest of a stream with `fallback` (the default): reads the source,
-/// applies the stream's own video and audio handling, and writes MPEG-TS to
-/// [`INGEST_TS_FD`] for onair's relay.
+/// The stream as its ingest runs it: named after the `[[stream]]`, with
+/// the stream's own profile, video, audio and output options (a row of a
+/// destination may have other ones for its output).
+pub fn ingest_spec(spec: &StreamSpec) -> StreamSpec {
+    StreamSpec {
+        name: spec.stream.clone(),
+        profile: spec.ingest.profile,
+        video: spec.ingest.video,
+        audio: spec.ingest.audio,
+        output_args: spec.ingest.output_args.clone(),
+        ..spec.clone()
+    }
+}
+
+/// The ingest of a stream with `fallback` (the default), before its source
+/// is known: see [`ingest_command_with`].
 pub fn ingest_command(config: &Config, spec: &StreamSpec, extras: &IngestExtras) -> Vec<String> {
-    let kind = spec.ingest.profile;
-    let profile = config.profiles.get(kind);
+    let ingest = ingest_spec(spec);
+    ingest_command_with(config, &ingest, &handling(config, &ingest, None), extras)
+}
+
+/// The ingest of a stream with `fallback`: reads the source, applies the
+/// stream's video and audio handling (decided as for a stream of its own),
+/// and writes MPEG-TS to [`INGEST_TS_FD`] for onair's relay. `spec` is the
+/// ingest's own ([`ingest_spec`]). It logs at `info` so that it describes
+/// the source it opened.
+pub fn ingest_command_with(
+    config: &Config,
+    spec: &StreamSpec,
+    handling: &Handling,
+    extras: &IngestExtras,
+) -> Vec<String> {
+    let profile = config.profiles.get(spec.profile);
     let mut a = vec![config.server.ffmpeg.display().to_string()];
-    global_args(&mut a);
-    let mut input = Vec::new();
-    input_args(&mut input, spec, kind, profile);
-    // `-i URL` are the last two items: the extras stand just before them.
-    let at = input.len().saturating_sub(2);
+    global_args(&mut a, "level+info");
     let mut before = Vec::new();
     if let Input::Network { .. } = spec.input {
         // FFmpeg probes a network source for 5 s by default: a second
@@ -46,11 +70,10 @@ pub fn ingest_command(config: &Config, spec: &StreamSpec, extras: &IngestExtras)
         before.extend(["-analyzeduration".to_string(), "1000000".into()]);
     }
     before.extend(extras.before_input.iter().cloned());
-    input.splice(at..at, before);
-    a.extend(input);
-    codec_args(&mut a, spec.ingest.video, spec.ingest.audio, kind, profile);
+    input_args(&mut a, spec, profile, &before);
+    codec_args(&mut a, spec, handling, profile);
     a.extend(profile.output_args.iter().cloned());
-    a.extend(spec.ingest.output_args.iter().cloned());
+    a.extend(spec.output_args.iter().cloned());
     a.extend([
         "-f".to_string(),
         "mpegts".into(),
@@ -66,40 +89,28 @@ pub fn ingest_command(config: &Config, spec: &StreamSpec, extras: &IngestExtras)
 pub fn output_command(config: &Config, spec: &StreamSpec) -> Vec<String> {
     let profile = config.profiles.get(spec.profile);
     let mut a = vec![config.server.ffmpeg.display().to_string()];
-    global_args(&mut a);
+    global_args(&mut a, "level+warning");
     if spec.profile == Profile::LowLatency {
         a.extend(["-fflags", "nobuffer", "-flags", "low_delay"].map(String::from));
     }
     // The relay starts every output on the program tables and a keyframe
     // with its parameter sets: half a second of probing is plenty, where
     // FFmpeg's default 5 s would keep a (re)started output silent.
-    a.extend(
-        [
-            "-analyzeduration",
-            "500000",
-            "-f",
-            "mpegts",
-            "-i",
-            "pipe:0",
-            "-map",
-            "0:v:0",
-        ]
-        .map(String::from),
-    );
-    if spec.audio != AudioMode::None {
+    a.extend(["-analyzeduration", "500000", "-f", "mpegts", "-i", "pipe:0"].map(String::from));
+    a.extend(["-map", "0:v:0"].map(String::from));
+    let audio = match spec.audio {
+        AudioMode::None => AudioChoice::None,
+        AudioMode::Aac if spec.ingest.audio != AudioMode::Aac => AudioChoice::Aac,
+        _ => AudioChoice::Copy,
+    };
+    if audio != AudioChoice::None {
         a.extend(["-map", "0:a:0?"].map(String::from));
     }
-    let video = if spec.video == spec.ingest.video {
-        VideoMode::Copy
-    } else {
-        spec.video
+    let video = match spec.video {
+        VideoMode::H264 if spec.ingest.video != VideoMode::H264 => VideoChoice::H264,
+        _ => VideoChoice::Copy,
     };
-    video_args(&mut a, video, spec.profile, profile);
-    let audio = match spec.audio {
-        AudioMode::None => AudioMode::None,
-        mode if mode == spec.ingest.audio => AudioMode::Copy,
-        mode => mode,
-    };
+    video_args(&mut a, spec, video, profile);
     audio_args(&mut a, audio);
     // The stream's own options went to the ingest; a destination's own
     // (when it sets other ones) apply to its output.

@@ -5,6 +5,7 @@
 //! more on the way out, so a key can only leak if both layers fail.
 
 use super::AppState;
+use super::access::Operator;
 use crate::config::{Config, OutputKind, Profile, ScreenSpec};
 use crate::engine::{Snapshot, StreamSnapshot};
 use crate::secrets;
@@ -122,6 +123,21 @@ pub(crate) fn watch_view(snapshot: &Snapshot, config: &Config, name: &str) -> Pl
     }
 }
 
+/// A screen's view as JSON, masked like any other, except that the text of
+/// its overlays is shown as the operator wrote it: only a secret value (a
+/// key from a URL's `${VAR}`) is hidden there, not the look of a URL.
+pub(crate) fn masked_view(view: &PlayView, secret_values: &[String]) -> Value {
+    let mut json = masked_json(view, secret_values);
+    if let Some(screen) = &view.screen {
+        for (key, overlay) in [("banner", &screen.banner), ("ticker", &screen.ticker)] {
+            if let (Some(overlay), Some(slot)) = (overlay, json["screen"][key].get_mut("text")) {
+                *slot = Value::String(secrets::mask_values(&overlay.text, secret_values));
+            }
+        }
+    }
+    json
+}
+
 /// A value as JSON with every string passed through the secret masks.
 pub(crate) fn masked_json<T: Serialize>(value: &T, secret_values: &[String]) -> Value {
     let mut json = serde_json::to_value(value).unwrap_or(Value::Null);
@@ -153,8 +169,9 @@ fn no_cache(mut response: Response) -> Response {
     response
 }
 
-/// `GET /api/streams`: the whole snapshot (streams, host, config status, log).
-pub(crate) async fn streams(State(state): State<AppState>) -> Response {
+/// `GET /api/streams`: the whole snapshot (streams, host, config status,
+/// log), for operator addresses only.
+pub(crate) async fn streams(_: Operator, State(state): State<AppState>) -> Response {
     let snapshot = state.engine.snapshot();
     let config = state.engine.config();
     no_cache(Json(masked_json(&*snapshot, &config.secrets)).into_response())
@@ -165,7 +182,7 @@ pub(crate) async fn screen(State(state): State<AppState>, Path(name): Path<Strin
     let snapshot = state.engine.snapshot();
     let config = state.engine.config();
     match screen_view(&snapshot, &config, &name) {
-        Some(view) => no_cache(Json(masked_json(&view, &config.secrets)).into_response()),
+        Some(view) => no_cache(Json(masked_view(&view, &config.secrets)).into_response()),
         None => (
             StatusCode::NOT_FOUND,
             Json(serde_json::json!({

@@ -36,6 +36,11 @@ const EMBEDDED: &[Embedded] = &[
         body: include_bytes!("../../assets/player.js"),
     },
     Embedded {
+        name: "screen-report.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/screen-report.js"),
+    },
+    Embedded {
         name: "player.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../assets/player.css"),

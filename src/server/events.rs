@@ -11,11 +11,13 @@
 //! Each event stream ends when its listener closes (a move or a stop), and
 //! open screen connections are counted for the console.
 
-use super::api::{PlayView, masked_json, screen_view, watch_view};
+use super::access::Client;
+use super::api::{PlayView, masked_json, masked_view, screen_view, watch_view};
 use super::listener::Closing;
 use super::{AppState, Traffic};
 use crate::engine::{Engine, Snapshot};
 use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -63,6 +65,41 @@ impl Drop for ScreenConnection {
     }
 }
 
+/// One of the open event streams, which are capped: each holds a task and
+/// a socket, and a misbehaving page (or a flood) must not exhaust onair.
+struct EventStreamSlot(Arc<Traffic>);
+
+impl EventStreamSlot {
+    /// Takes a slot, or `None` when `cap` streams are open already.
+    fn take(traffic: &Arc<Traffic>, cap: usize) -> Option<EventStreamSlot> {
+        traffic
+            .event_streams
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < cap).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| EventStreamSlot(Arc::clone(traffic)))
+    }
+}
+
+impl Drop for EventStreamSlot {
+    fn drop(&mut self) {
+        self.0.event_streams.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn plain(status: StatusCode, text: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
 struct Feed {
     engine: Engine,
     snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -74,6 +111,7 @@ struct Feed {
     last_screens: Option<Value>,
     queue: VecDeque<Event>,
     _screen: Option<ScreenConnection>,
+    _slot: EventStreamSlot,
 }
 
 impl Feed {
@@ -115,7 +153,7 @@ impl Feed {
                     stream: None,
                     error: Some(format!("no [[screen]] named {name:?} in streams.toml")),
                 });
-                ("view", masked_json(&view, secrets))
+                ("view", masked_view(&view, secrets))
             }
             Subject::Stream(name) => (
                 "view",
@@ -152,16 +190,44 @@ async fn closing_of(closing: Option<&mut watch::Receiver<bool>>) {
     }
 }
 
-/// `GET /events`.
+/// `GET /events`. A screen's or a stream's own events are open to every
+/// screen; the unscoped stream (every snapshot) is operator data.
 pub(crate) async fn events(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
+    client: Client,
     closing: Option<Extension<Closing>>,
 ) -> Response {
+    let config = state.engine.config();
     let subject = match (query.screen, query.stream) {
+        (Some(screen), _) if config.screen(&screen).is_none() => {
+            return plain(
+                StatusCode::NOT_FOUND,
+                format!("no [[screen]] named {screen:?} in streams.toml\n"),
+            );
+        }
         (Some(screen), _) => Subject::Screen(screen),
+        (None, Some(stream)) if config.stream(&stream).is_none() => {
+            return plain(
+                StatusCode::NOT_FOUND,
+                format!("no stream named {stream:?} in streams.toml\n"),
+            );
+        }
         (None, Some(stream)) => Subject::Stream(stream),
+        (None, None) if !client.operator => return client.refusal("/events"),
         (None, None) => Subject::Everything,
+    };
+    let Some(slot) = EventStreamSlot::take(&state.traffic, state.limits.event_streams) else {
+        let mut busy = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "503: {} event streams are open, the most onair serves; try again shortly\n",
+                state.limits.event_streams
+            ),
+        );
+        busy.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return busy;
     };
     let screen =
         matches!(subject, Subject::Screen(_)).then(|| ScreenConnection::open(&state.traffic));
@@ -176,6 +242,7 @@ pub(crate) async fn events(
         last_screens: None,
         queue: VecDeque::new(),
         _screen: screen,
+        _slot: slot,
     };
     let stream = futures_util::stream::unfold(feed, |mut feed| async move {
         let event = feed.next_event().await?;

@@ -74,6 +74,9 @@ impl Serving {
             let _ = tcp.set_nodelay(true);
         });
         let task = tokio::spawn(async move {
+            // The peer's address decides who sees operator data (see
+            // access.rs); screen reports are keyed and rate-limited by it.
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(error) = axum::serve(listener, app)
                 .with_graceful_shutdown(signal)
                 .await

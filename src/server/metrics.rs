@@ -5,6 +5,7 @@
 //! everything else: up or not, restarts, stalls, CPU, memory, frame rate and
 //! bitrate per stream, and how much the screens pull.
 
+use super::access::Operator;
 use super::{AppState, Traffic};
 use crate::engine::{Snapshot, StreamSnapshot, StreamState};
 use axum::body::{Body, HttpBody};
@@ -111,8 +112,8 @@ fn count_body(response: Response, head: bool, traffic: Arc<Traffic>) -> Response
     Response::from_parts(parts, Body::from_stream(counted))
 }
 
-/// `GET /metrics`.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`, for operator addresses only.
+pub(crate) async fn metrics(_: Operator, State(state): State<AppState>) -> Response {
     let snapshot = state.engine.snapshot();
     let text = render(&snapshot, &state.traffic);
     (
@@ -126,14 +127,14 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Escapes a label value: backslash, double quote and newline.
-fn label(value: &str) -> String {
+pub(super) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -256,6 +257,7 @@ fn render(snapshot: &Snapshot, traffic: &Traffic) -> String {
         "Screens with an open /events connection.",
     );
     let _ = writeln!(out, "onair_screens_connected {}", traffic.screens());
+    super::screen_reports::render_metrics(&mut out, &snapshot.screen_reports);
     family(
         &mut out,
         "onair_host_cpu_percent",

@@ -5,6 +5,7 @@
 //! channels), so however many screens connect, and however slow they are,
 //! the supervisor of the streams is never held up by a request.
 
+mod access;
 mod api;
 mod assets;
 mod confined;
@@ -15,13 +16,16 @@ mod hls;
 mod listener;
 mod metrics;
 mod pages;
+mod screen_reports;
+
+pub use screen_reports::{MAX_BODY_BYTES as MAX_REPORT_BYTES, REPORT_BURST, REPORTS_PER_SECOND};
 
 use crate::config::Config;
 use crate::engine::Engine;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,6 +80,21 @@ pub enum ServerError {
     },
 }
 
+/// Bounds on what the server holds open at once.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Open `/events` streams at most (1024); more are answered 503.
+    pub event_streams: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            event_streams: 1024,
+        }
+    }
+}
+
 /// A running HTTP server. It follows `[server].listen` on its own: when a
 /// reload moves it, the new address is bound first and the old one is let
 /// go only once that worked. Dropping the handle leaves it running; call
@@ -121,6 +140,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// `[server].hls_dir`. The address is bound before this returns, so a port
 /// in use is reported here, at start, in words the operator can act on.
 pub async fn start(engine: Engine) -> Result<Server, ServerError> {
+    start_with(engine, ServerLimits::default()).await
+}
+
+/// [`start`] with other limits.
+pub async fn start_with(engine: Engine, limits: ServerLimits) -> Result<Server, ServerError> {
     let config = engine.config();
     let listener = listener::bind(config.server.listen).await?;
     let local = listener.local_addr().map_err(|source| ServerError::Bind {
@@ -133,6 +157,8 @@ pub async fn start(engine: Engine) -> Result<Server, ServerError> {
         hls: RwLock::new(hls::HlsFiles::new(&config.server.hls_dir)),
         assets: assets::Assets::new(assets::dir_beside(&config.path)),
         traffic: Arc::clone(&traffic),
+        limits,
+        report_limiter: screen_reports::ReportLimiter::default(),
     }));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(follow_hls_dir(
@@ -177,6 +203,9 @@ pub(crate) struct Shared {
     hls: RwLock<hls::HlsFiles>,
     assets: assets::Assets,
     traffic: Arc<Traffic>,
+    limits: ServerLimits,
+    /// Bounds how often each address may report a screen.
+    report_limiter: screen_reports::ReportLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -231,6 +260,8 @@ pub(crate) struct Traffic {
     requests: AtomicU64,
     bytes: AtomicU64,
     screens: AtomicUsize,
+    /// Open `/events` streams of any kind (capped by [`ServerLimits`]).
+    event_streams: AtomicUsize,
     /// Woken when something the console shows at once has changed.
     changed: Notify,
 }
@@ -255,7 +286,9 @@ fn router(state: AppState) -> Router {
         .route("/screen/{name}", get(pages::screen))
         .route("/watch/{*stream}", get(pages::watch))
         .route("/api/streams", get(api::streams))
+        .route("/api/screens", get(screen_reports::list))
         .route("/api/screens/{name}", get(api::screen))
+        .route("/api/screen-reports", post(screen_reports::report))
         .route("/api/watch/{*stream}", get(api::watch))
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))

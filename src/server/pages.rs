@@ -5,6 +5,7 @@
 //! through a small JSON block; everything else it learns from `/events`.
 
 use super::AppState;
+use super::access::Client;
 use super::api::{encode_path_segment, playlist_url};
 use crate::config::{OutputKind, ScreenSpec};
 use crate::engine::Snapshot;
@@ -60,13 +61,17 @@ td,th{padding:.3em .9em;text-align:left;border-bottom:1px solid #333;}\
 .running{color:#5d5;}.failed,.stalled,.retrying{color:#f66;}.starting{color:#fd5;}.stopped{color:#999;}";
 
 /// `GET /`: every stream and screen, with links to watch them.
-pub(crate) async fn index(State(state): State<AppState>) -> Response {
+/// The stream table (state, profile, outputs) only for operator addresses.
+pub(crate) async fn index(client: Client, State(state): State<AppState>) -> Response {
     let snapshot = state.engine.snapshot();
     let config = state.engine.config();
-    page(StatusCode::OK, render_index(&snapshot, &config.screens))
+    page(
+        StatusCode::OK,
+        render_index(&snapshot, &config.screens, client.operator),
+    )
 }
 
-fn render_index(snapshot: &Snapshot, screens: &[ScreenSpec]) -> String {
+fn render_index(snapshot: &Snapshot, screens: &[ScreenSpec], operator: bool) -> String {
     let mut html = String::with_capacity(4096);
     let _ = write!(
         html,
@@ -88,6 +93,13 @@ fn render_index(snapshot: &Snapshot, screens: &[ScreenSpec]) -> String {
             );
         }
         html.push_str("</table>");
+    }
+    if !operator {
+        html.push_str(
+            "<p>Streams and their state are shown only to the operator's addresses \
+             (<code>[server].operator_allow</code> in streams.toml).</p></body></html>",
+        );
+        return html;
     }
     html.push_str("<h2>Streams</h2><table><tr><th>Stream</th><th>State</th><th>Profile</th><th>Output</th><th></th></tr>");
     for stream in &snapshot.streams {

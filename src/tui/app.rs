@@ -8,8 +8,14 @@
 
 use super::history::CpuHistory;
 use super::keymap::{self, Action};
-use crate::engine::{Command, Snapshot, StreamSnapshot, StreamState, UnixMillis};
+use crate::engine::{
+    Command, LogEntry, Snapshot, StreamDetails, StreamSnapshot, StreamState, UnixMillis,
+};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::collections::VecDeque;
+
+/// Engine log entries the console keeps for its log pane.
+pub const LOG_KEPT: usize = 200;
 
 /// How long a flash line stays in the footer.
 pub const FLASH_MILLIS: u64 = 4_000;
@@ -23,6 +29,8 @@ pub enum Focus {
     Output,
     /// The selected stream's state changes.
     History,
+    /// What every screen reports it shows.
+    Screens,
     /// The engine's event log.
     Log,
 }
@@ -33,7 +41,8 @@ impl Focus {
         match self {
             Focus::Streams => Focus::Output,
             Focus::Output => Focus::History,
-            Focus::History => Focus::Log,
+            Focus::History => Focus::Screens,
+            Focus::Screens => Focus::Log,
             Focus::Log => Focus::Streams,
         }
     }
@@ -44,7 +53,8 @@ impl Focus {
             Focus::Streams => Focus::Log,
             Focus::Output => Focus::Streams,
             Focus::History => Focus::Output,
-            Focus::Log => Focus::History,
+            Focus::Screens => Focus::History,
+            Focus::Log => Focus::Screens,
         }
     }
 }
@@ -56,6 +66,8 @@ pub enum Pane {
     Output,
     /// State changes of the selected stream.
     History,
+    /// The screens' reports.
+    Screens,
     /// The engine log.
     Log,
 }
@@ -66,6 +78,7 @@ impl Pane {
             Pane::Output => 0,
             Pane::History => 1,
             Pane::Log => 2,
+            Pane::Screens => 3,
         }
     }
 
@@ -74,6 +87,7 @@ impl Pane {
             Focus::Streams => None,
             Focus::Output => Some(Pane::Output),
             Focus::History => Some(Pane::History),
+            Focus::Screens => Some(Pane::Screens),
             Focus::Log => Some(Pane::Log),
         }
     }
@@ -86,8 +100,10 @@ pub enum Outcome {
     Nothing,
     /// Send this to the engine.
     Send(Command),
-    /// The operator confirmed quitting: return and let the engine stop.
-    Quit,
+    /// Leave the console; the engine and every stream keep running.
+    Detach,
+    /// Stop every stream and the engine, then leave.
+    StopEngine,
 }
 
 /// A question that must be answered before something irreversible.
@@ -110,6 +126,18 @@ pub enum Popup {
     Help,
     /// A y/n question.
     Confirm(Confirm),
+    /// What `q` asks: detach, or stop everything.
+    Leave(Leave),
+}
+
+/// The leaving question: `d` detaches (every stream keeps running), `s`
+/// stops every stream and the engine, Esc stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leave {
+    /// Streams on the air now (what `s` would stop).
+    pub live: usize,
+    /// Consoles attached now, this one included.
+    pub consoles: usize,
 }
 
 /// How serious a flash line is.
@@ -159,6 +187,8 @@ pub struct Rendered {
     pub history: PaneExtent,
     /// The engine log pane.
     pub log: PaneExtent,
+    /// The screens pane.
+    pub screens: PaneExtent,
 }
 
 impl Rendered {
@@ -167,6 +197,7 @@ impl Rendered {
             Pane::Output => self.output,
             Pane::History => self.history,
             Pane::Log => self.log,
+            Pane::Screens => self.screens,
         }
     }
 }
@@ -191,12 +222,15 @@ pub struct App {
     filter: String,
     filter_editing: bool,
     focus: Focus,
-    scroll: [usize; 3],
+    scroll: [usize; 4],
     popup: Option<Popup>,
     flash: Option<Flash>,
     cpu: CpuHistory,
     rendered: Rendered,
     last_log_seq: Option<u64>,
+    log: VecDeque<LogEntry>,
+    details: Option<StreamDetails>,
+    consoles: usize,
 }
 
 impl Default for App {
@@ -215,29 +249,36 @@ impl App {
             filter: String::new(),
             filter_editing: false,
             focus: Focus::Streams,
-            scroll: [0; 3],
+            scroll: [0; 4],
             popup: None,
             flash: None,
             cpu: CpuHistory::default(),
             rendered: Rendered::default(),
             last_log_seq: None,
+            log: VecDeque::new(),
+            details: None,
+            consoles: 1,
         }
     }
 
-    /// Takes in a new snapshot: records CPU for the sparklines, keeps the
-    /// selection on an existing stream, and flashes engine errors that
-    /// appeared since the previous snapshot.
+    /// Takes in a new snapshot: records CPU for the sparklines and keeps
+    /// the selection on an existing stream.
     pub fn observe(&mut self, snapshot: &Snapshot) {
         self.cpu.observe(snapshot);
         self.keep_selection_valid(snapshot);
-        if let Some(seen) = self.last_log_seq {
-            let fresh_error = snapshot
-                .log
-                .iter()
-                .rev()
-                .take_while(|entry| entry.seq > seen)
-                .find(|entry| entry.level == "error");
-            if let Some(entry) = fresh_error {
+    }
+
+    /// Takes in engine log entries newer than those seen, keeps the newest
+    /// [`LOG_KEPT`], and flashes the newest error among them. The first
+    /// batch (what happened before this console attached) flashes nothing.
+    pub fn observe_log(&mut self, entries: &[LogEntry], now: UnixMillis) {
+        let seen = self.last_log_seq;
+        let fresh: Vec<&LogEntry> = entries
+            .iter()
+            .filter(|entry| seen.is_none_or(|seen| entry.seq > seen))
+            .collect();
+        if seen.is_some() {
+            if let Some(entry) = fresh.iter().rev().find(|entry| entry.level == "error") {
                 let text = match &entry.stream {
                     Some(stream) => format!("{stream}: {}", entry.text),
                     None => entry.text.clone(),
@@ -245,15 +286,46 @@ impl App {
                 self.flash = Some(Flash {
                     text,
                     level: Level::Error,
-                    until: snapshot.taken_at + FLASH_MILLIS,
+                    until: now + FLASH_MILLIS,
                 });
             }
         }
-        if let Some(newest) = snapshot.log.last().map(|entry| entry.seq) {
-            self.last_log_seq = Some(newest.max(self.last_log_seq.unwrap_or(0)));
-        } else if self.last_log_seq.is_none() {
+        for entry in fresh {
+            self.last_log_seq = Some(entry.seq.max(self.last_log_seq.unwrap_or(0)));
+            self.log.push_back(entry.clone());
+        }
+        if self.last_log_seq.is_none() {
             self.last_log_seq = Some(0);
         }
+        while self.log.len() > LOG_KEPT {
+            self.log.pop_front();
+        }
+    }
+
+    /// The engine log entries kept, oldest first.
+    pub fn log(&self) -> &VecDeque<LogEntry> {
+        &self.log
+    }
+
+    /// Takes in the newest details (stderr tail, history) of a stream.
+    pub fn observe_details(&mut self, details: StreamDetails) {
+        self.details = Some(details);
+    }
+
+    /// The details of the selected stream, if they have arrived.
+    pub fn details(&self) -> Option<&StreamDetails> {
+        let selected = self.selected.as_deref()?;
+        self.details.as_ref().filter(|d| d.name == selected)
+    }
+
+    /// Takes in how many consoles are attached (this one included).
+    pub fn observe_consoles(&mut self, consoles: usize) {
+        self.consoles = consoles;
+    }
+
+    /// How many consoles are attached, this one included.
+    pub fn consoles(&self) -> usize {
+        self.consoles
     }
 
     /// The name of the selected stream.
@@ -304,7 +376,7 @@ impl App {
     /// Records what the last frame showed.
     pub fn set_rendered(&mut self, rendered: Rendered) {
         self.rendered = rendered;
-        for pane in [Pane::Output, Pane::History, Pane::Log] {
+        for pane in [Pane::Output, Pane::History, Pane::Log, Pane::Screens] {
             let max = rendered.pane(pane).max_scroll();
             let slot = &mut self.scroll[pane.index()];
             *slot = (*slot).min(max);
@@ -336,6 +408,7 @@ impl App {
         }
         match self.popup.take() {
             Some(Popup::Confirm(confirm)) => return self.answer(confirm, key, now),
+            Some(Popup::Leave(leave)) => return self.leave(leave, key, now),
             Some(Popup::Help) => return Outcome::Nothing,
             None => {}
         }
@@ -366,6 +439,26 @@ impl App {
             }
             _ => {
                 self.popup = Some(Popup::Confirm(confirm));
+                Outcome::Nothing
+            }
+        }
+    }
+
+    fn leave(&mut self, leave: Leave, key: KeyEvent, now: UnixMillis) -> Outcome {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('d' | 'D') if !ctrl => Outcome::Detach,
+            KeyCode::Char('s' | 'S') if !ctrl => Outcome::StopEngine,
+            KeyCode::Esc | KeyCode::Char('n' | 'N' | 'q') => {
+                self.flash_info("staying".to_string(), now);
+                Outcome::Nothing
+            }
+            KeyCode::Char('c') if ctrl => {
+                self.flash_info("staying".to_string(), now);
+                Outcome::Nothing
+            }
+            _ => {
+                self.popup = Some(Popup::Leave(leave));
                 Outcome::Nothing
             }
         }
@@ -424,6 +517,18 @@ impl App {
                 let Some(stream) = self.target(snapshot, now) else {
                     return Outcome::Nothing;
                 };
+                if !stream.enabled {
+                    // Restarting what the operator stopped would do nothing.
+                    let keys = keymap::binding_of(Action::Toggle)
+                        .map(|b| b.keys_label().replace(' ', " or "))
+                        .unwrap_or_default();
+                    self.flash = Some(Flash {
+                        text: format!("{} is stopped: press {keys} to start it", stream.name),
+                        level: Level::Error,
+                        until: now + FLASH_MILLIS,
+                    });
+                    return Outcome::Nothing;
+                }
                 self.flash_info(format!("{}: restarting", stream.name), now);
                 return Outcome::Send(Command::Restart {
                     stream: stream.name.clone(),
@@ -472,7 +577,12 @@ impl App {
                 self.focus = Focus::Streams;
             }
             Action::Help => self.popup = Some(Popup::Help),
-            Action::Quit => self.popup = Some(Popup::Confirm(quit_question(snapshot))),
+            Action::Quit => {
+                self.popup = Some(Popup::Leave(Leave {
+                    live: live_streams(snapshot),
+                    consoles: self.consoles,
+                }))
+            }
         }
         Outcome::Nothing
     }
@@ -607,22 +717,11 @@ impl App {
     }
 }
 
-/// The question `q` asks: it says how many streams go off the air.
-fn quit_question(snapshot: &Snapshot) -> Confirm {
-    let live = snapshot
+/// How many streams are on the air or about to be.
+pub fn live_streams(snapshot: &Snapshot) -> usize {
+    snapshot
         .streams
         .iter()
         .filter(|s| is_live(&s.state))
-        .count();
-    let body = match live {
-        0 => "No stream is live; nothing goes off the air.".to_string(),
-        1 => "1 stream is live and will stop.".to_string(),
-        n => format!("{n} streams are live and will stop."),
-    };
-    Confirm {
-        title: "Quit onair?".to_string(),
-        body,
-        on_yes: Outcome::Quit,
-        done: "stopping every stream".to_string(),
-    }
+        .count()
 }

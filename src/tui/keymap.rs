@@ -40,7 +40,7 @@ pub enum Action {
     Filter,
     /// Show the help overlay.
     Help,
-    /// Leave onair.
+    /// Leave the console: detach, or stop everything.
     Quit,
 }
 
@@ -208,7 +208,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[KeyPress::plain(KeyCode::Tab), KeyPress::char('l')],
         action: Action::NextPane,
-        description: "next pane: streams > output > history > engine log",
+        description: "next pane: streams > output > history > screens > log",
         dangerous: false,
         footer: Some("logs"),
     },
@@ -243,8 +243,8 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[KeyPress::char('q'), KeyPress::ctrl('c')],
         action: Action::Quit,
-        description: "quit onair: stops every stream (asks y/n)",
-        dangerous: true,
+        description: "leave: d detaches (streams keep running), s stops all",
+        dangerous: false,
         footer: Some("quit"),
     },
 ];

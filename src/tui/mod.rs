@@ -1,10 +1,12 @@
-//! The operator console: draws snapshots, turns keys into commands.
+//! The operator console: a client of the engine that draws its snapshots
+//! and turns keys into commands.
 //!
 //! The shell here is thin on purpose: it owns the terminal (and always
-//! gives it back, on quit, on error and on panic), waits for a snapshot, a
-//! key, a resize or a signal, and redraws. What a key means lives in
-//! [`app`], what a frame looks like in [`view`], and which keys exist in
-//! [`keymap`].
+//! gives it back, on leaving, on error and on panic), waits for an update
+//! from the engine, a key, a resize or a signal, and redraws. What a key
+//! means lives in [`app`], what a frame looks like in [`view`], and which
+//! keys exist in [`keymap`]. The console holds no process and no server:
+//! closing it, however it closes, never touches a stream.
 
 pub mod app;
 pub mod format;
@@ -12,35 +14,54 @@ pub mod history;
 pub mod keymap;
 pub mod view;
 
-use crate::engine::{Command, Engine, Snapshot, now_millis};
+use crate::control::{Event, Request, Session, Update};
+use crate::engine::{Snapshot, now_millis};
 use crate::server::ServerStats;
-use crate::signals::{Signal, Signals};
+use crate::signals::Signals;
 use app::{App, Outcome};
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
 use std::io;
 use std::sync::{Arc, Once};
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// Snapshots redraw at most this often (about 4 frames a second); keys and
+/// Updates redraw at most this often (about 4 frames a second); keys and
 /// resizes redraw at once.
 const MIN_FRAME: Duration = Duration::from_millis(250);
 
 /// While a stream waits for its retry, the countdown is redrawn this often
-/// even if no snapshot comes.
+/// even if no update comes.
 const COUNTDOWN_TICK: Duration = Duration::from_secs(1);
 
-/// Runs the console until the operator confirms quitting (or a SIGTERM or
-/// SIGINT arrives), then returns so the caller can shut the engine down.
-/// SIGHUP re-reads `streams.toml`. The terminal is restored however this
-/// ends, including a panic. Returns an error if the terminal cannot be set
-/// up or goes away, or if the engine ends on its own.
-pub async fn run(engine: Engine, server: watch::Receiver<ServerStats>) -> io::Result<()> {
+/// How a console session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leave {
+    /// The operator detached, or the terminal went away (an SSH drop, a
+    /// hang-up, a stop signal to the console): every stream keeps running.
+    Detach,
+    /// The operator asked to stop every stream and the engine; `live`
+    /// streams were on the air.
+    Stop {
+        /// Streams on the air when asked.
+        live: usize,
+    },
+    /// The engine ended (another console or `onair stop` stopped it).
+    EngineStopped(String),
+    /// The connection to the engine broke without a word (the engine died).
+    EngineLost(String),
+}
+
+/// Runs the console on an attached session until the operator leaves, the
+/// terminal goes away (a hang-up, or any stop signal: they all detach), or
+/// the engine ends. The terminal is restored however
+/// this ends, including a panic. Returns an error only if the terminal
+/// cannot be set up.
+pub async fn run(session: &mut Session, signals: &mut Signals) -> io::Result<Leave> {
     let mut console = Console::enter()?;
-    let result = event_loop(&mut console.terminal, &engine, server).await;
+    let result = event_loop(&mut console.terminal, session, signals).await;
     drop(console);
     result
 }
@@ -48,18 +69,34 @@ pub async fn run(engine: Engine, server: watch::Receiver<ServerStats>) -> io::Re
 /// The terminal in raw mode on the alternate screen; leaving it (drop)
 /// puts the terminal back as the operator had it.
 struct Console {
-    terminal: DefaultTerminal,
+    /// Never dropped: ratatui's drop shows the cursor and prints (with a
+    /// panicking `eprintln!`) when it cannot, which is exactly what happens
+    /// after an SSH drop. [`restore_terminal`] does it quietly instead.
+    terminal: std::mem::ManuallyDrop<DefaultTerminal>,
 }
 
 impl Console {
     fn enter() -> io::Result<Console> {
-        install_cursor_hook();
-        match ratatui::try_init() {
-            Ok(mut terminal) => {
-                terminal.hide_cursor()?;
-                terminal.clear()?;
-                Ok(Console { terminal })
-            }
+        install_restore_hook();
+        // Nothing here asks the terminal anything (ratatui's `clear` reads
+        // the cursor position, which spins forever on a terminal that hangs
+        // up at that moment): the screen is cleared by a plain sequence.
+        let entered = crossterm::terminal::enable_raw_mode()
+            .and_then(|()| {
+                crossterm::execute!(
+                    io::stdout(),
+                    EnterAlternateScreen,
+                    crossterm::cursor::Hide,
+                    crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+                )
+            })
+            .and_then(|()| {
+                ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))
+            });
+        match entered {
+            Ok(terminal) => Ok(Console {
+                terminal: std::mem::ManuallyDrop::new(terminal),
+            }),
             Err(e) => {
                 // Undo only what was done: with no terminal at all, writing
                 // escape sequences would just litter a redirected output.
@@ -69,7 +106,7 @@ impl Console {
                 Err(io::Error::new(
                     e.kind(),
                     format!(
-                        "cannot take over the terminal ({e}); run onair in a terminal, or use --headless"
+                        "cannot take over the terminal ({e}); run onair in a terminal, or use `onair status`"
                     ),
                 ))
             }
@@ -83,20 +120,22 @@ impl Drop for Console {
     }
 }
 
+/// Puts the terminal back, quietly: after an SSH drop there is no terminal
+/// left to restore, and complaining about it (on a stderr that is gone
+/// too) must not turn a detach into a crash.
 fn restore_terminal() {
-    ratatui::restore();
-    let _ = crossterm::execute!(io::stdout(), crossterm::cursor::Show);
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = crossterm::execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
 }
 
-/// Shows the cursor again after a panic. Installed before ratatui's own
-/// hook (which leaves raw mode and the alternate screen, then calls this
-/// one), so the panic message lands on a normal terminal with a cursor.
-fn install_cursor_hook() {
+/// Restores the terminal before a panic message is printed, so that it
+/// lands on a normal screen with a cursor.
+fn install_restore_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let _ = crossterm::execute!(io::stdout(), crossterm::cursor::Show);
+            restore_terminal();
             previous(info);
         }));
     });
@@ -109,76 +148,137 @@ struct State {
     server: ServerStats,
 }
 
+impl State {
+    /// Takes in what the engine says changed.
+    fn apply(&mut self, update: Update) {
+        if let Some(snapshot) = update.snapshot {
+            self.snapshot = snapshot;
+            self.app.observe(&self.snapshot);
+        }
+        if let Some(http) = update.http {
+            self.server = http;
+        }
+        if let Some(consoles) = update.consoles {
+            self.app.observe_consoles(consoles);
+        }
+        if !update.log.is_empty() {
+            self.app.observe_log(&update.log, now_millis());
+        }
+        if let Some(details) = update.details {
+            self.app.observe_details(details);
+        }
+    }
+}
+
+/// Why the connection to the engine ended, as a [`Leave`].
+fn engine_gone(event: Result<Option<Event>, crate::control::frame::FrameError>) -> Leave {
+    match event {
+        Ok(Some(Event::Closing { reason })) => Leave::EngineStopped(reason),
+        Ok(None) => Leave::EngineLost("it closed the connection".to_string()),
+        Err(e) => Leave::EngineLost(e.to_string()),
+        Ok(Some(Event::Update(_))) => Leave::EngineLost("unexpected update".to_string()),
+    }
+}
+
 async fn event_loop(
     terminal: &mut DefaultTerminal,
-    engine: &Engine,
-    mut server_rx: watch::Receiver<ServerStats>,
-) -> io::Result<()> {
-    let mut snapshots = engine.subscribe();
+    session: &mut Session,
+    signals: &mut Signals,
+) -> io::Result<Leave> {
     let mut state = State {
         app: App::new(),
-        snapshot: snapshots.borrow_and_update().clone(),
-        server: server_rx.borrow_and_update().clone(),
+        snapshot: Arc::new(Snapshot::default()),
+        server: ServerStats::default(),
     };
-    state.app.observe(&state.snapshot);
-    let mut server_open = true;
+    // The first picture comes before the first frame, so the dashboard is
+    // drawn whole, with the first stream selected.
+    let mut watched = None;
+    if session
+        .send(&Request::Watch { details: None })
+        .await
+        .is_err()
+    {
+        return Ok(Leave::EngineLost("it closed the connection".to_string()));
+    }
+    loop {
+        let event = tokio::select! {
+            event = session.next() => event,
+            // A hang-up is the terminal going away; a stop signal to the
+            // console is the operator closing it. Neither touches a stream.
+            _ = signals.next() => return Ok(Leave::Detach),
+        };
+        match event {
+            Ok(Some(Event::Update(update))) => {
+                let has_snapshot = update.snapshot.is_some();
+                state.apply(*update);
+                if has_snapshot {
+                    break;
+                }
+            }
+            other => return Ok(engine_gone(other)),
+        }
+    }
     let mut events = EventStream::new();
-    let mut signals = Signals::new()?;
-
-    draw(terminal, &mut state)?;
+    if draw(terminal, &mut state).is_err() {
+        return Ok(Leave::Detach);
+    }
     let mut last_draw = Instant::now();
     let mut dirty = false;
     loop {
+        let wanted = state.app.selected().map(str::to_string);
+        if wanted != watched {
+            let request = Request::Watch {
+                details: wanted.clone(),
+            };
+            if session.send(&request).await.is_err() {
+                return Ok(Leave::EngineLost("it closed the connection".to_string()));
+            }
+            watched = wanted;
+        }
         let wake = next_wake(&state, dirty, last_draw);
         let mut draw_now = false;
         tokio::select! {
-            changed = snapshots.changed() => {
-                if changed.is_err() {
-                    return Err(io::Error::other("the engine stopped on its own; see the log file"));
+            event = session.next() => match event {
+                Ok(Some(Event::Update(update))) => {
+                    state.apply(*update);
+                    dirty = true;
                 }
-                state.snapshot = snapshots.borrow_and_update().clone();
-                state.app.observe(&state.snapshot);
-                dirty = true;
-            }
-            changed = server_rx.changed(), if server_open => {
-                match changed {
-                    Ok(()) => {
-                        state.server = server_rx.borrow_and_update().clone();
-                        dirty = true;
-                    }
-                    Err(_) => server_open = false,
-                }
-            }
+                other => return Ok(engine_gone(other)),
+            },
             event = events.next() => match event {
-                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                Some(Ok(TermEvent::Key(key))) if key.kind == KeyEventKind::Press => {
                     match state.app.handle_key(key, &state.snapshot, now_millis()) {
                         Outcome::Nothing => {}
-                        Outcome::Send(command) => engine.send(command),
-                        Outcome::Quit => return Ok(()),
+                        Outcome::Send(command) => {
+                            if session.send(&Request::Command { command }).await.is_err() {
+                                return Ok(Leave::EngineLost("it closed the connection".to_string()));
+                            }
+                        }
+                        Outcome::Detach => return Ok(Leave::Detach),
+                        Outcome::StopEngine => {
+                            return Ok(Leave::Stop {
+                                live: app::live_streams(&state.snapshot),
+                            });
+                        }
                     }
                     draw_now = true;
                 }
-                Some(Ok(Event::Resize(_, _))) => {
+                Some(Ok(TermEvent::Resize(_, _))) => {
                     terminal.autoresize()?;
                     draw_now = true;
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
-                None => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the terminal closed",
-                    ));
-                }
+                // The terminal is gone (an SSH drop): detach.
+                Some(Err(_)) | None => return Ok(Leave::Detach),
             },
             _ = crate::clock::sleep_until(wake), if wake.is_some() => dirty = true,
-            signal = signals.next() => match signal {
-                Signal::Reload => engine.send(Command::Reload),
-                Signal::Stop => return Ok(()),
-            },
+            _ = signals.next() => return Ok(Leave::Detach),
         }
         if draw_now || (dirty && last_draw.elapsed() >= MIN_FRAME) {
-            draw(terminal, &mut state)?;
+            // A terminal that cannot be drawn on any more has gone away.
+            if draw(terminal, &mut state).is_err() {
+                return Ok(Leave::Detach);
+            }
             last_draw = Instant::now();
             dirty = false;
         }

@@ -23,27 +23,51 @@ pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene, rendered: &mut Rendere
     if area.height == 0 {
         return;
     }
-    let (output_area, history_area, log_area) = if area.width >= WIDE_COLUMNS {
+    // The screens pane takes a line per screen (and its title), within limits.
+    let reports = scene.snapshot.screen_reports.len().max(1) as u16;
+    let (output_area, history_area, screens_area, log_area) = if area.width >= WIDE_COLUMNS {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
                 .spacing(1)
                 .areas(area);
-        let [top, bottom] =
-            Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(right);
-        (left, top, bottom)
+        let screens_height = (reports + 1).min(right.height * 3 / 10).max(2);
+        let [top, middle, bottom] = Layout::vertical([
+            Constraint::Percentage(35),
+            Constraint::Length(screens_height),
+            Constraint::Min(0),
+        ])
+        .areas(right);
+        (left, top, middle, bottom)
     } else {
-        let [a, b, c] = Layout::vertical([
-            Constraint::Percentage(50),
-            Constraint::Percentage(20),
-            Constraint::Percentage(30),
+        let screens_height = (reports + 1).min(area.height / 5).max(2);
+        let [a, b, c, d] = Layout::vertical([
+            Constraint::Percentage(45),
+            Constraint::Percentage(18),
+            Constraint::Length(screens_height),
+            Constraint::Min(0),
         ])
         .areas(area);
-        (a, b, c)
+        (a, b, c, d)
     };
     let stream = scene.app.selected_stream(scene.snapshot);
     rendered.output = output_pane(frame, output_area, scene, stream);
     rendered.history = history_pane(frame, history_area, scene, stream);
+    rendered.screens = screens_pane(frame, screens_area, scene);
     rendered.log = log_pane(frame, log_area, scene);
+}
+
+fn screens_pane(frame: &mut Frame, area: Rect, scene: &Scene) -> PaneExtent {
+    let scroll = scene.app.scroll(Pane::Screens);
+    let reports = &scene.snapshot.screen_reports;
+    let title: String = super::screens::count_spans(reports, false)
+        .iter()
+        .map(|s| s.content.as_ref())
+        .collect();
+    let block = pane_block(title, scene.app.focus() == Focus::Screens, scroll);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let lines = super::screens::lines(reports, inner.width as usize);
+    scrolled_view(frame, inner, lines, scroll)
 }
 
 /// A pane's frame: a top rule carrying the title, highlighted when focused.
@@ -136,11 +160,13 @@ fn output_pane(
     // A stream with fallback runs two commands: its ingest and its output.
     let commands: Vec<&str> = stream.command.lines().collect();
     let per_command = (command_cap / commands.len().max(1)).max(1);
-    let command: Vec<Line> = commands
+    let mut command: Vec<Line> = commands
         .iter()
         .flat_map(|c| wrap_at_most(&format!("$ {c}"), width, per_command))
         .map(|piece| Line::styled(piece, Style::new().fg(Color::Cyan)))
         .collect();
+    // What the source is and what will not play stay in view above the output.
+    command.extend(source_lines(stream, width));
     let command_height = (command.len() as u16).min(inner.height);
     let [command_area, output_area] =
         Layout::vertical([Constraint::Length(command_height), Constraint::Min(0)]).areas(inner);
@@ -157,13 +183,18 @@ fn output_pane(
             lines.push(Line::styled(piece, Style::new().fg(Color::Red)));
         }
     }
-    if stream.stderr_tail.is_empty() {
+    let stderr = scene
+        .app
+        .details()
+        .map(|d| d.stderr.as_slice())
+        .unwrap_or_default();
+    if stderr.is_empty() {
         lines.push(Line::styled(
             "(no output from FFmpeg yet)",
             Style::new().fg(Color::DarkGray),
         ));
     }
-    for raw in &stream.stderr_tail {
+    for raw in stderr {
         let style = if raw.to_ascii_lowercase().contains("error") {
             Style::new().fg(Color::Red)
         } else {
@@ -214,6 +245,31 @@ fn process_lines(stream: &StreamSnapshot) -> Vec<String> {
     lines
 }
 
+/// `source: hevc 1280×720 25 fps · aac 48 kHz stereo → video h264 from hevc`,
+/// then every warning.
+fn source_lines(stream: &StreamSnapshot, width: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if let Some(source) = &stream.source {
+        let handling = if stream.handling.is_empty() {
+            String::new()
+        } else {
+            format!(" → video {}", stream.handling)
+        };
+        for piece in wrap(&format!("source: {}{handling}", source.summary()), width) {
+            lines.push(Line::styled(piece, Style::new().fg(Color::Green)));
+        }
+    }
+    for warning in &stream.warnings {
+        for piece in wrap(&format!("warning: {}", clean(warning)), width) {
+            lines.push(Line::styled(
+                piece,
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            ));
+        }
+    }
+    lines
+}
+
 fn role_name(role: ProcessRole) -> &'static str {
     match role {
         ProcessRole::Stream => "ffmpeg",
@@ -239,7 +295,11 @@ fn history_pane(
     frame.render_widget(block, area);
     let width = inner.width as usize;
     let mut lines = Vec::new();
-    for change in stream.map(|s| s.history.as_slice()).unwrap_or_default() {
+    let history = stream
+        .and(scene.app.details())
+        .map(|d| d.history.as_slice())
+        .unwrap_or_default();
+    for change in history {
         let text = format!(
             "{} {}",
             format::clock(change.at, scene.utc_offset_secs),
@@ -263,7 +323,7 @@ fn log_pane(frame: &mut Frame, area: Rect, scene: &Scene) -> PaneExtent {
     frame.render_widget(block, area);
     let width = inner.width as usize;
     let mut lines = Vec::new();
-    for entry in &scene.snapshot.log {
+    for entry in scene.app.log() {
         let style = match entry.level.as_str() {
             "error" => Style::new().fg(Color::Red),
             "warn" => Style::new().fg(Color::Yellow),

@@ -1,5 +1,6 @@
-//! The two header lines: the machine and the HTTP server, then the state
-//! of `streams.toml` (when it was loaded, or what is wrong with it).
+//! The two header lines: the machine, the HTTP server and the consoles
+//! attached, then the state of `streams.toml` (when it was loaded, or what
+//! is wrong with it).
 
 use super::Scene;
 use super::text::clean;
@@ -9,6 +10,9 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+
+/// Below this width the header counts only the screens that do not play.
+const COMPACT_BELOW: u16 = 120;
 
 /// Lines the header takes.
 pub const HEIGHT: u16 = 2;
@@ -65,6 +69,7 @@ fn machine_line(scene: &Scene, width: u16) -> Line<'static> {
         None => vec![value(format!("http://{}", clean(listen)))],
     };
     let screens = server.screens_connected;
+    let consoles = scene.app.consoles();
     let groups = vec![
         vec![Span::styled(
             "onair",
@@ -83,13 +88,25 @@ fn machine_line(scene: &Scene, width: u16) -> Line<'static> {
                 format::bytes(host.mem_total_bytes)
             )),
         ],
+        if scene.snapshot.screen_reports.is_empty() {
+            vec![
+                value(screens.to_string()),
+                label(if screens == 1 { " screen" } else { " screens" }),
+            ]
+        } else {
+            super::screens::count_spans(&scene.snapshot.screen_reports, width < COMPACT_BELOW)
+        },
         http,
         vec![
-            value(screens.to_string()),
-            label(if screens == 1 { " screen" } else { " screens" }),
+            value(consoles.to_string()),
+            label(if consoles == 1 {
+                " console"
+            } else {
+                " consoles"
+            }),
         ],
         vec![
-            label("onair "),
+            label("engine "),
             Span::raw(format!(
                 "{} {}",
                 format::percent(host.onair_cpu_percent),

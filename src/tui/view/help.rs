@@ -33,6 +33,10 @@ pub fn draw(frame: &mut Frame, area: Rect) {
         Style::new().fg(Color::DarkGray),
     ));
     lines.push(Line::styled(
+        "Leaving (q): d detaches, s stops every stream, Esc stays.",
+        Style::new().fg(Color::DarkGray),
+    ));
+    lines.push(Line::styled(
         "Any key closes this help.",
         Style::new().fg(Color::DarkGray),
     ));

@@ -8,6 +8,7 @@ mod footer;
 mod header;
 mod help;
 mod popup;
+mod screens;
 mod table;
 mod text;
 
@@ -66,6 +67,7 @@ pub fn draw(frame: &mut Frame, scene: &Scene) -> Rendered {
     match scene.app.popup() {
         Some(Popup::Help) => help::draw(frame, area),
         Some(Popup::Confirm(confirm)) => popup::draw_confirm(frame, area, confirm),
+        Some(Popup::Leave(leave)) => popup::draw_leave(frame, area, leave),
         None => {}
     }
     rendered

@@ -23,6 +23,7 @@ enum Column {
     Name,
     State,
     Profile,
+    Video,
     Output,
     Uptime,
     Cpu,
@@ -37,7 +38,7 @@ enum Column {
 
 /// Columns in the order they are given up when space runs out: the last
 /// one goes first.
-const PRIORITY: [Column; 13] = [
+const PRIORITY: [Column; 14] = [
     Column::Name,
     Column::State,
     Column::Cpu,
@@ -47,6 +48,7 @@ const PRIORITY: [Column; 13] = [
     Column::Ram,
     Column::Restarts,
     Column::Fps,
+    Column::Video,
     Column::Bitrate,
     Column::Speed,
     Column::Output,
@@ -54,10 +56,11 @@ const PRIORITY: [Column; 13] = [
 ];
 
 /// Columns in the order they are shown.
-const ORDER: [Column; 13] = [
+const ORDER: [Column; 14] = [
     Column::Name,
     Column::State,
     Column::Profile,
+    Column::Video,
     Column::Output,
     Column::Uptime,
     Column::Cpu,
@@ -79,6 +82,7 @@ impl Column {
             Column::Name => "STREAM",
             Column::State => "STATE",
             Column::Profile => "PROFILE",
+            Column::Video => "VIDEO",
             Column::Output => "OUTPUT",
             Column::Uptime => "UPTIME",
             Column::Cpu => "CPU",
@@ -201,7 +205,13 @@ fn column_widths(streams: &[&StreamSnapshot], total: u16) -> Vec<(Column, u16)> 
         .map(|s| s.output.chars().count())
         .max()
         .unwrap_or(0)
-        .clamp(Column::Output.title().len(), 32) as u16;
+        .clamp(Column::Output.title().len(), 24) as u16;
+    let video_width = streams
+        .iter()
+        .map(|s| video_text(s).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(Column::Video.title().len(), 16) as u16;
     let spark_width = if total >= 140 { 20 } else { 10 };
     let mut used = MARKER_WIDTH;
     let mut chosen = Vec::new();
@@ -210,6 +220,7 @@ fn column_widths(streams: &[&StreamSnapshot], total: u16) -> Vec<(Column, u16)> 
             Column::Name => name_width,
             Column::State => 12,
             Column::Profile => 7,
+            Column::Video => video_width,
             Column::Output => output_width,
             Column::Uptime => 6,
             Column::Cpu => 6,
@@ -258,6 +269,14 @@ fn cell(column: Column, stream: &StreamSnapshot, scene: &Scene, width: usize) ->
             Profile::LowLatency => "low-lat".to_string(),
             Profile::Stable => "stable".to_string(),
         },
+        Column::Video => {
+            let style = if stream.warnings.is_empty() {
+                Style::new()
+            } else {
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+            };
+            return Cell::from(fit(&video_text(stream), width)).style(style);
+        }
         Column::Output => fit(&stream.output, width),
         Column::Uptime => match (&stream.state, stream.running_since) {
             (StreamState::Running | StreamState::Stalled, Some(since)) => {
@@ -289,6 +308,10 @@ fn live<T>(stream: &StreamSnapshot, value: Option<T>) -> Option<T> {
 
 fn state_cell(stream: &StreamSnapshot, now: u64) -> Cell<'static> {
     let (text, color) = match &stream.state {
+        // Running, but something will not play as configured: see VIDEO and the detail pane.
+        StreamState::Running if !stream.warnings.is_empty() => {
+            ("running !".to_string(), Some(Color::Yellow))
+        }
         StreamState::Running => ("running".to_string(), Some(Color::Green)),
         StreamState::Starting => ("starting".to_string(), Some(Color::Yellow)),
         StreamState::Stalled => ("stalled".to_string(), Some(Color::Yellow)),
@@ -315,6 +338,21 @@ fn state_cell(stream: &StreamSnapshot, now: u64) -> Cell<'static> {
     Cell::from(text).style(style)
 }
 
+/// What the stream does with its video (`copy`, `h264 from hevc`), with a
+/// `!` when something will not play as configured.
+fn video_text(stream: &StreamSnapshot) -> String {
+    let label = if stream.handling.is_empty() {
+        "-"
+    } else {
+        stream.handling.as_str()
+    };
+    if stream.warnings.is_empty() {
+        label.to_string()
+    } else {
+        format!("{label} !")
+    }
+}
+
 fn last_event_cell(stream: &StreamSnapshot, width: usize) -> Cell<'static> {
     if let StreamState::Failed { reason } = &stream.state {
         return Cell::from(fit(reason, width)).style(Style::new().fg(Color::Red));
@@ -322,13 +360,16 @@ fn last_event_cell(stream: &StreamSnapshot, width: usize) -> Cell<'static> {
     if let StreamState::Fallback { reason, .. } = &stream.state {
         return Cell::from(fit(reason, width)).style(Style::new().fg(Color::Yellow));
     }
+    if let (StreamState::Running, Some(warning)) = (&stream.state, stream.warnings.first()) {
+        return Cell::from(fit(warning, width)).style(Style::new().fg(Color::Yellow));
+    }
     let troubled = !matches!(stream.state, StreamState::Running | StreamState::Stopped);
     if let (true, Some(error)) = (troubled, &stream.last_error) {
         return Cell::from(fit(error, width)).style(Style::new().fg(Color::Yellow));
     }
     let text = stream
-        .history
-        .last()
+        .last_change
+        .as_ref()
         .map(|change| fit(&change.text, width))
         .unwrap_or_default();
     Cell::from(text)
