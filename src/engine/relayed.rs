@@ -314,6 +314,11 @@ impl GroupTask {
                 }
             }),
             RelayEvent::LiveLost => {}
+            RelayEvent::ProgramChanged => self.journal.record(
+                Level::Info,
+                Some(&self.stream),
+                "the source's codecs changed: the outputs start again on them",
+            ),
             RelayEvent::SlateMissing => {
                 // A source lost on the air needs the slate now; one that has
                 // not delivered yet (a whole venue starting up) can wait.

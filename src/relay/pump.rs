@@ -71,6 +71,9 @@ pub enum RelayEvent {
     LiveLost,
     /// The first seconds of a new live run, for probing what it sends.
     LiveHead(Vec<u8>),
+    /// The program's streams changed (another codec): the outputs were let
+    /// go and start again on the new one.
+    ProgramChanged,
 }
 
 /// Running totals, read by the engine for the console and metrics.
@@ -311,7 +314,15 @@ impl Pump {
             if feed == Feed::Live {
                 self.record_head(p);
             }
-            if let Some(switched) = self.splicer.push(feed, p, &mut self.out) {
+            let switched = self.splicer.push(feed, p, &mut self.out);
+            if self.splicer.take_program_changed() {
+                // Outputs that copy cannot follow another codec: their input
+                // ends, they finish and start again on the new program.
+                self.out.clear();
+                self.outputs = Outputs::default();
+                self.emit(RelayEvent::ProgramChanged);
+            }
+            if let Some(switched) = switched {
                 if switched == Feed::Live {
                     // Live is on the air again: the slate stops playing.
                     self.player = None;

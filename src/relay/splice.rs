@@ -99,6 +99,9 @@ pub struct Splicer {
     pmt_out: Option<(Vec<u8>, u8)>,
     /// The last PAT and PMT written, for an output that joins later.
     tables: Vec<[u8; PACKET_SIZE]>,
+    /// The program's streams changed (another codec, a stream more or
+    /// less) since [`Splicer::take_program_changed`] was last asked.
+    program_changed: bool,
 }
 
 impl Default for Splicer {
@@ -126,6 +129,7 @@ impl Splicer {
             video_pid: None,
             pmt_out: None,
             tables: Vec::new(),
+            program_changed: false,
         }
     }
 
@@ -159,6 +163,12 @@ impl Splicer {
     /// before the next keyframe.
     pub fn tables(&self) -> &[[u8; PACKET_SIZE]] {
         &self.tables
+    }
+
+    /// True once after the program's streams changed: an output that copies
+    /// cannot follow another codec, it must start again on the new one.
+    pub fn take_program_changed(&mut self) -> bool {
+        std::mem::take(&mut self.program_changed)
     }
 
     /// The video PID of the output stream (for finding keyframes in it).
@@ -361,7 +371,10 @@ impl Splicer {
         };
         let version = match &self.pmt_out {
             Some((known, version)) if *known == content => *version,
-            Some((_, version)) => (version + 1) & 0x1F,
+            Some((_, version)) => {
+                self.program_changed = true;
+                (version + 1) & 0x1F
+            }
             None => psi::parse_pmt(pkt).map_or(0, |p| p.version),
         };
         psi::set_pmt_version(pkt, version);
