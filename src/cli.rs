@@ -129,6 +129,10 @@ pub async fn status(config: &Path) -> ExitCode {
         out.push_str(&status_line(stream, width, now));
         out.push('\n');
     }
+    for line in screen_lines(&snapshot) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     use std::io::Write;
     let _ = std::io::stdout().write_all(out.as_bytes());
     if all_enabled_running(&snapshot) {
@@ -269,7 +273,53 @@ pub fn status_line(stream: &StreamSnapshot, width: usize, now: u64) -> String {
         line.push_str("  ");
         line.push_str(reason);
     }
+    if !stream.handling.is_empty() {
+        line.push_str(&format!("  video {}", stream.handling));
+    }
+    if let Some(source) = &stream.source {
+        line.push_str(&format!("  source {}", source.summary()));
+    }
+    for warning in &stream.warnings {
+        line.push_str(&format!("  warning: {warning}"));
+    }
     line.trim_end().to_string()
+}
+
+/// The screens' lines of `onair status`, when any screen reports: the
+/// count by state, then each screen that does not play and why.
+pub fn screen_lines(snapshot: &Snapshot) -> Vec<String> {
+    let reports = &snapshot.screen_reports;
+    if reports.is_empty() {
+        return Vec::new();
+    }
+    let counts: Vec<String> = crate::engine::ScreenBoard::counts(reports)
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(state, n)| format!("{n} {}", state.label()))
+        .collect();
+    let mut lines = vec![format!(
+        "screens  {} ({})",
+        reports.len(),
+        counts.join(", ")
+    )];
+    for r in reports
+        .iter()
+        .filter(|r| r.state != crate::engine::ScreenState::Playing)
+    {
+        let why = r
+            .error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "screen {} ({}) {} {}{why}",
+            r.name(),
+            r.address,
+            r.state.label(),
+            r.stream
+        ));
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -314,6 +364,63 @@ mod tests {
             true,
         );
         assert!(status_line(&failed, 3, 0).ends_with("restarts 0  unknown encoder"));
+    }
+
+    #[test]
+    fn a_status_line_names_the_source_what_onair_does_with_it_and_what_will_not_play() {
+        use crate::ffmpeg::source_info::{SourceInfo, VideoInfo};
+        let camera = StreamSnapshot {
+            handling: "copy".into(),
+            source: Some(SourceInfo {
+                video: Some(VideoInfo {
+                    codec: "hevc".into(),
+                    profile: None,
+                    width: 640,
+                    height: 360,
+                    fps: Some(25.0),
+                }),
+                audio: None,
+                keyframe_interval: None,
+            }),
+            warnings: vec!["screens cannot play H.265: use video = \"auto\" or \"h264\"".into()],
+            ..stream("cam", StreamState::Running, true)
+        };
+        assert!(
+            status_line(&camera, 3, 0).ends_with(
+                "restarts 0  video copy  source hevc 640×360 25 fps · no audio  warning: screens cannot play H.265: use video = \"auto\" or \"h264\""
+            ),
+            "{}",
+            status_line(&camera, 3, 0)
+        );
+    }
+
+    #[test]
+    fn screens_that_do_not_play_are_listed_with_why() {
+        use crate::engine::{ScreenReport, ScreenState};
+        let report = |name: &str, state, error: Option<&str>| ScreenReport {
+            id: format!("{name}-0000"),
+            address: "10.0.0.5".into(),
+            screen: Some(name.into()),
+            stream: "stage".into(),
+            state,
+            error: error.map(str::to_string),
+            ..ScreenReport::default()
+        };
+        let snapshot = Snapshot {
+            screen_reports: vec![
+                report("foyer", ScreenState::Playing, None),
+                report("bar", ScreenState::Lost, Some("bufferAppendError")),
+            ],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            screen_lines(&snapshot),
+            vec![
+                "screens  2 (1 playing, 1 lost)".to_string(),
+                "screen bar (10.0.0.5) lost stage: bufferAppendError".to_string(),
+            ]
+        );
+        assert!(screen_lines(&Snapshot::default()).is_empty());
     }
 
     #[test]

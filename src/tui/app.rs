@@ -283,11 +283,7 @@ impl App {
                     Some(stream) => format!("{stream}: {}", entry.text),
                     None => entry.text.clone(),
                 };
-                self.flash = Some(Flash {
-                    text,
-                    level: Level::Error,
-                    until: now + FLASH_MILLIS,
-                });
+                self.flash_error(text, now);
             }
         }
         for entry in fresh {
@@ -522,11 +518,10 @@ impl App {
                     let keys = keymap::binding_of(Action::Toggle)
                         .map(|b| b.keys_label().replace(' ', " or "))
                         .unwrap_or_default();
-                    self.flash = Some(Flash {
-                        text: format!("{} is stopped: press {keys} to start it", stream.name),
-                        level: Level::Error,
-                        until: now + FLASH_MILLIS,
-                    });
+                    self.flash_error(
+                        format!("{} is stopped: press {keys} to start it", stream.name),
+                        now,
+                    );
                     return Outcome::Nothing;
                 }
                 self.flash_info(format!("{}: restarting", stream.name), now);
@@ -626,13 +621,17 @@ impl App {
     ) -> Option<&'a StreamSnapshot> {
         let stream = self.selected_stream(snapshot);
         if stream.is_none() {
-            self.flash = Some(Flash {
-                text: "no stream selected".to_string(),
-                level: Level::Error,
-                until: now + FLASH_MILLIS,
-            });
+            self.flash_error("no stream selected".to_string(), now);
         }
         stream
+    }
+
+    fn flash_error(&mut self, text: String, now: UnixMillis) {
+        self.flash = Some(Flash {
+            text,
+            level: Level::Error,
+            until: now + FLASH_MILLIS,
+        });
     }
 
     fn flash_info(&mut self, text: String, now: UnixMillis) {

@@ -23,16 +23,19 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 # Video encoders Debian ships: x264enc (plugins-ugly), x265enc (plugins-bad).
+# The parameter sets travel in band inside each keyframe's access unit, as
+# IP cameras send them (a payloader that sends them as an access unit of
+# their own makes FFmpeg see two keyframes a tick apart).
 VIDEO = {
     "h264": (
         "x264enc tune=zerolatency speed-preset=ultrafast bitrate={kbps} "
         "key-int-max={gop} option-string=scenecut=0 "
-        "! video/x-h264,profile=constrained-baseline ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1"
+        "! video/x-h264,profile=constrained-baseline ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96"
     ),
     "h265": (
         "x265enc tune=zerolatency speed-preset=ultrafast bitrate={kbps} "
         "key-int-max={gop} option-string=scenecut=0:open-gop=0 "
-        "! h265parse ! rtph265pay name=pay0 pt=96 config-interval=-1"
+        "! h265parse config-interval=-1 ! rtph265pay name=pay0 pt=96"
     ),
 }
 
