@@ -233,7 +233,9 @@ impl Conductor {
         let running = self
             .slots
             .iter()
-            .filter(|s| s.status.lock().map(|st| st.pid.is_some()).unwrap_or(false))
+            .map(|s| Arc::clone(&s.status))
+            .chain(self.groups.statuses())
+            .filter(|s| s.lock().map(|st| st.pid.is_some()).unwrap_or(false))
             .count();
         self.journal.record(
             Level::Info,

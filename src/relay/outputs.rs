@@ -16,8 +16,10 @@ use tokio::sync::mpsc;
 /// Chunks queued per output before it counts as lagging.
 const OUTPUT_QUEUE: usize = 64;
 /// The stream since its last keyframe is kept up to this size, so an
-/// output that (re)joins starts at once instead of waiting for a keyframe.
-const GOP_CACHE_BYTES: usize = 2 * 1024 * 1024;
+/// output that (re)joins starts at once instead of waiting for a keyframe;
+/// a stream with more bytes per GOP is joined at its next keyframe (the
+/// memory of 64 such streams would be tens of megabytes).
+const GOP_CACHE_BYTES: usize = 256 * 1024;
 
 struct Output {
     name: String,
@@ -29,9 +31,11 @@ struct Output {
 #[derive(Default)]
 pub(super) struct Outputs {
     list: Vec<Output>,
-    /// The outputs' stream from its last keyframe on (empty when unknown
-    /// or too large).
-    gop: Vec<u8>,
+    /// The outputs' stream from its last keyframe on, as the chunks that
+    /// were sent (shared, not copied); empty when unknown or too large.
+    gop: Vec<Bytes>,
+    /// Bytes in `gop`.
+    gop_bytes: usize,
 }
 
 impl Outputs {
@@ -58,7 +62,9 @@ impl Outputs {
         let mut synced = false;
         if !self.gop.is_empty() {
             let mut start = tables.concat();
-            start.extend_from_slice(&self.gop);
+            for chunk in &self.gop {
+                start.extend_from_slice(chunk);
+            }
             synced = queue.try_send(Bytes::from(start)).is_ok();
         }
         self.list.push(Output {
@@ -75,17 +81,22 @@ impl Outputs {
     }
 
     /// Keeps the stream since its last keyframe.
-    fn keep_gop(&mut self, chunk: &[u8], video: Option<u16>) {
+    fn keep_gop(&mut self, chunk: &Bytes, video: Option<u16>) {
         match last_sync_point(chunk, video) {
             Some(at) => {
                 self.gop.clear();
-                self.gop.extend_from_slice(&chunk[at..]);
+                self.gop.push(chunk.slice(at..));
+                self.gop_bytes = chunk.len() - at;
             }
-            None if !self.gop.is_empty() => self.gop.extend_from_slice(chunk),
+            None if !self.gop.is_empty() => {
+                self.gop.push(chunk.clone());
+                self.gop_bytes += chunk.len();
+            }
             None => {}
         }
-        if self.gop.len() > GOP_CACHE_BYTES {
-            self.gop.clear();
+        if self.gop_bytes > GOP_CACHE_BYTES {
+            self.gop = Vec::new();
+            self.gop_bytes = 0;
         }
     }
 

@@ -25,9 +25,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Bytes asked for per read; FFmpeg flushes about one PES per write.
-const READ_SIZE: usize = 64 * 1024;
-/// How much of a new live run is kept for probing what it sends.
-const HEAD_BYTES: usize = 1024 * 1024;
+const READ_SIZE: usize = 32 * 1024;
+/// How much of a new live run is kept for probing what it sends: a second
+/// or more of video with its parameter sets and keyframe.
+const HEAD_BYTES: usize = 384 * 1024;
 /// How long a new live run is recorded for probing, at most.
 const HEAD_TIME: Duration = Duration::from_secs(2);
 
@@ -161,11 +162,9 @@ impl Reader {
 async fn read_more(reader: &mut Option<Reader>) -> std::io::Result<usize> {
     match reader {
         Some(r) => {
-            let len = r.buf.len();
-            r.buf.resize(len + READ_SIZE, 0);
-            let result = r.pipe.read(&mut r.buf[len..]).await;
-            r.buf.truncate(len + *result.as_ref().unwrap_or(&0));
-            result
+            // Into the spare capacity: nothing is zeroed for nothing.
+            r.buf.reserve(READ_SIZE);
+            r.pipe.read_buf(&mut r.buf).await
         }
         None => std::future::pending().await,
     }
@@ -241,7 +240,7 @@ impl Pump {
                         };
                         self.live.attached = true;
                         self.head = Some(Head {
-                            bytes: Vec::new(),
+                            bytes: Vec::with_capacity(HEAD_BYTES + PACKET_SIZE),
                             until: None,
                         });
                     }
@@ -333,7 +332,11 @@ impl Pump {
             at += PACKET_SIZE;
         }
         if !self.out.is_empty() {
-            let chunk = Bytes::copy_from_slice(&self.out);
+            // The chunk takes the buffer as it is; the next one gets a new one.
+            let chunk = Bytes::from(std::mem::replace(
+                &mut self.out,
+                Vec::with_capacity(buf.len()),
+            ));
             let video = self.splicer.video_pid();
             self.outputs
                 .fan_out(chunk, video, self.splicer.tables(), &self.counters);
