@@ -24,13 +24,20 @@ fn cpu_seconds() -> f64 {
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<f64>().ok())
+        })
         .map_or(0.0, |pages| pages * 4096.0 / 1e6)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let streams: usize = args.first().map_or(Ok(64), |s| s.parse())?;
     let seconds: u64 = args.get(1).map_or(Ok(20), |s| s.parse())?;
     let dir = tempfile::tempdir()?;
@@ -39,8 +46,12 @@ async fn main() -> anyhow::Result<()> {
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", "10", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-g", "60"])
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "mpegts"])
+        .args([
+            "-t", "10", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-g", "60",
+        ])
+        .args([
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "mpegts",
+        ])
         .arg(&clip)
         .status()
         .await
@@ -58,12 +69,22 @@ async fn main() -> anyhow::Result<()> {
             .kill_on_drop(true)
             .spawn()?;
         let stdin = sink.stdin.take().context("stdin")?.into_owned_fd()?;
-        if std::env::var("NO_OUTPUT").is_err() { relay.send(RelayCommand::AddOutput {
-            name: "out".into(),
-            stdin,
-        }); }
+        if std::env::var("NO_OUTPUT").is_err() {
+            relay.send(RelayCommand::AddOutput {
+                name: "out".into(),
+                stdin,
+            });
+        }
         let mut ingest = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+            ])
             .arg(&clip)
             .args(["-map", "0", "-c", "copy", "-f", "mpegts", "pipe:1"])
             .stdin(Stdio::null())
@@ -80,7 +101,11 @@ async fn main() -> anyhow::Result<()> {
     let total = |relays: &[(Relay, _)]| -> u64 {
         relays
             .iter()
-            .map(|(r, _)| r.counters().output_bytes.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|(r, _)| {
+                r.counters()
+                    .output_bytes
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
             .sum()
     };
     let (bytes0, cpu0, t0) = (total(&relays), cpu_seconds(), Instant::now());

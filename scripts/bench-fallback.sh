@@ -28,4 +28,11 @@ cargo bench --quiet --bench fallback --no-run
 # The bench binary's name carries a hash: ask cargo for it.
 bin=$(cargo bench --quiet --bench fallback --no-run --message-format=json 2>/dev/null \
   | sed -n 's/.*"executable":"\([^"]*\/deps\/fallback-[^"]*\)".*/\1/p' | tail -1)
-PATH="$PATH:/usr/sbin" exec "$bin" "$@"
+outages=${1:-10} streams=${2:-64} seconds=${3:-20}
+export PATH="$PATH:/usr/sbin"
+# Switch times, then each cost in a process of its own (one onair each).
+"$bin" "$outages" 0
+if [ "$streams" -gt 0 ]; then
+    "$bin" 0 "$streams" "$seconds" off
+    "$bin" 0 "$streams" "$seconds" on | tail -1
+fi

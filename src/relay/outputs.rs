@@ -1,5 +1,7 @@
-//! The outputs a relay writes to: one bounded queue and one writer task
-//! each, so an output never waits for another. An output that cannot keep
+//! The outputs a relay writes to, each on its own, so an output never
+//! waits for another. A chunk is written to an output's pipe at once when
+//! the pipe takes it; what it does not take goes to the output's bounded
+//! queue, which a writer task of its own drains. An output that cannot keep
 //! up loses its queue and picks up again at the next keyframe (after the
 //! program tables); one that joins (a destination switched on, an output
 //! FFmpeg restarted) starts at once on the cached current GOP.
@@ -8,8 +10,8 @@ use super::packet::{self, PACKET_SIZE};
 use super::pump::RelayCounters;
 use bytes::Bytes;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::Ordering;
-use tokio::io::AsyncWriteExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
@@ -23,8 +25,59 @@ const GOP_CACHE_BYTES: usize = 256 * 1024;
 
 struct Output {
     name: String,
+    pipe: Arc<pipe::Sender>,
     queue: mpsc::Sender<Bytes>,
+    /// Chunks handed to the writer task and not yet written: while there
+    /// are any, a new chunk must queue behind them.
+    queued: Arc<AtomicUsize>,
     synced: bool,
+}
+
+/// What became of a chunk for one output.
+enum Delivery {
+    Done,
+    Lagging,
+    Closed,
+}
+
+impl Output {
+    /// Writes a chunk now if the pipe takes it, else queues the rest.
+    fn deliver(&self, chunk: Bytes) -> Delivery {
+        let mut rest = chunk;
+        if self.queued.load(Ordering::Acquire) == 0 {
+            match self.pipe.try_write(&rest) {
+                Ok(n) if n == rest.len() => return Delivery::Done,
+                Ok(n) => rest = rest.slice(n..),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Delivery::Closed,
+            }
+        }
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        match self.queue.try_send(rest) {
+            Ok(()) => Delivery::Done,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                Delivery::Lagging
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
+        }
+    }
+}
+
+/// Writes a whole chunk, waiting for the pipe as needed; false when the
+/// output is gone.
+async fn write_all(pipe: &pipe::Sender, mut chunk: &[u8]) -> bool {
+    while !chunk.is_empty() {
+        if pipe.writable().await.is_err() {
+            return false;
+        }
+        match pipe.try_write(chunk) {
+            Ok(n) => chunk = &chunk[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// Every output of one relay, and the current GOP.
@@ -42,36 +95,42 @@ impl Outputs {
     /// Starts writing to an output's stdin (replacing one of the same name).
     pub(super) fn add(&mut self, name: String, stdin: OwnedFd, tables: &[[u8; PACKET_SIZE]]) {
         self.remove(&name);
-        let mut stdin = match pipe::Sender::from_owned_fd(stdin) {
-            Ok(stdin) => stdin,
+        let pipe = match pipe::Sender::from_owned_fd(stdin) {
+            Ok(pipe) => Arc::new(pipe),
             Err(e) => {
                 tracing::error!(output = %name, "cannot write to the output's stdin: {e}");
                 return;
             }
         };
         let (queue, mut chunks) = mpsc::channel::<Bytes>(OUTPUT_QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let (writer, left) = (Arc::clone(&pipe), Arc::clone(&queued));
         tokio::spawn(async move {
             while let Some(chunk) = chunks.recv().await {
-                if stdin.write_all(&chunk).await.is_err() {
+                let written = write_all(&writer, &chunk).await;
+                left.fetch_sub(1, Ordering::AcqRel);
+                if !written {
                     break;
                 }
             }
-            // Dropping stdin here is the output's end of input.
+            // The last holder of the pipe drops it: the output's end of input.
         });
+        let mut output = Output {
+            name,
+            pipe,
+            queue,
+            queued,
+            synced: false,
+        };
         // The tables and the current GOP get it going at once.
-        let mut synced = false;
         if !self.gop.is_empty() {
             let mut start = tables.concat();
             for chunk in &self.gop {
                 start.extend_from_slice(chunk);
             }
-            synced = queue.try_send(Bytes::from(start)).is_ok();
+            output.synced = matches!(output.deliver(Bytes::from(start)), Delivery::Done);
         }
-        self.list.push(Output {
-            name,
-            queue,
-            synced,
-        });
+        self.list.push(output);
     }
 
     /// Stops writing to an output: what is queued is written, then its
@@ -122,18 +181,18 @@ impl Outputs {
                 Bytes::from(joined)
             };
             let len = piece.len() as u64;
-            match output.queue.try_send(piece) {
-                Ok(()) => {
+            match output.deliver(piece) {
+                Delivery::Done => {
                     counters.output_bytes.fetch_add(len, Ordering::Relaxed);
                     true
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Delivery::Lagging => {
                     output.synced = false;
                     counters.output_overruns.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(output = %output.name, "output cannot keep up: resuming at the next keyframe");
                     true
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Delivery::Closed => false,
             }
         });
     }

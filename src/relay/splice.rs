@@ -288,11 +288,11 @@ impl Splicer {
     }
 
     fn forward(&mut self, feed: Feed, p: &[u8], out: &mut Vec<u8>) {
-        let mut pkt = [0u8; PACKET_SIZE];
-        pkt.copy_from_slice(p);
-        let pid = packet::pid(&pkt);
+        let pid = packet::pid(p);
         let is_pmt = Some(pid) == self.inputs[feed.index()].pmt_pid;
         if pid == PAT_PID || is_pmt || pid == SDT_PID {
+            let mut pkt = [0u8; PACKET_SIZE];
+            pkt.copy_from_slice(p);
             if is_pmt {
                 self.version_pmt(&mut pkt);
             }
@@ -303,21 +303,28 @@ impl Splicer {
             out.extend_from_slice(&pkt);
             return;
         }
-        if packet::starts_unit(&pkt) {
-            if let Some(ts) = packet::pes_timestamps(&pkt).and_then(|(pts, dts)| dts.or(pts)) {
-                if !self.accept_pes(feed, pid, ts, &mut pkt) {
+        // Elementary streams: rewritten in place at the end of `out`.
+        let start = out.len();
+        out.extend_from_slice(p);
+        let pkt = &mut out[start..];
+        if packet::starts_unit(pkt) {
+            if let Some(ts) = packet::pes_timestamps(pkt).and_then(|(pts, dts)| dts.or(pts)) {
+                if !self.accept_pes(feed, pid, ts, pkt) {
+                    out.truncate(start);
                     return;
                 }
             } else {
                 self.pid_state(pid).dropping = false;
             }
         } else if self.pid_state(pid).dropping {
+            out.truncate(start);
             return;
         }
         let offset = self.inputs[feed.index()].offset;
-        packet::shift_pcr(&mut pkt, offset);
-        self.renumber(&mut pkt);
-        out.extend_from_slice(&pkt);
+        if offset != 0 {
+            packet::shift_pcr(pkt, offset);
+        }
+        self.renumber(pkt);
     }
 
     /// Moves a PES's timestamps to the outputs' clock; false when it must
@@ -345,7 +352,9 @@ impl Splicer {
             None => input.last_in.push((pid, ts)),
         }
         let offset = input.offset;
-        packet::shift_pes_timestamps(pkt, offset);
+        if offset != 0 {
+            packet::shift_pes_timestamps(pkt, offset);
+        }
         let out_ts = unwrap(state.last, (ts + offset).rem_euclid(TIMESTAMP_MODULO));
         let state = self.pid_state(pid);
         if let Some(last) = state.last {
