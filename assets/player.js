@@ -8,7 +8,21 @@
  * stream is back. The page follows /events, so a screen whose stream or
  * profile is changed in streams.toml switches without a reload.
  *
- * State for tests and for a curious operator is in `window.onair`.
+ * Every screen of a room shows the same frame: playback is steered to the
+ * room's target (sync.js, with onair's clock from clock.js), and hls.js asks
+ * onair for each next playlist in advance (blocking reload), so a new
+ * segment is known the moment it exists.
+ *
+ * For other scripts of the page (screen reports) and for tests, the player's
+ * state is `window.onair`: `state` (connecting | waiting | loading | playing
+ * | lost), `latency` (seconds: onair's now minus the PROGRAM-DATE-TIME of the
+ * frame on screen; null while unknown), `targetDelay` (seconds), `stalls`
+ * (playback stopped for want of data), `lastFatal` ({ type, details, at }),
+ * `fatalCount`. It also dispatches on `window`:
+ *   onair:state  { state, reason }      whenever the state changes
+ *   onair:stall  { stalls }             each stall
+ *   onair:fatal  { type, details }      each fatal hls.js error
+ *   onair:sync   { latency, error, rate, targetDelay }   once a second while playing
  */
 (function () {
   'use strict';
@@ -50,53 +64,65 @@
     starts: 0,
     eventsConnected: false,
     /** Recent non-fatal hls.js errors (not shown on screen), newest last. */
-    errors: []
+    errors: [],
+    /** onair's now minus the PROGRAM-DATE-TIME on screen, seconds (null: unknown). */
+    latency: null,
+    /** The room's target for `latency`: the profile's screen_delay, seconds. */
+    targetDelay: null,
+    /** Times playback stopped for want of data (not counting jumps). */
+    stalls: 0,
+    /** The steering (sync.js): errorMs, rate, jumps. */
+    steering: null
   });
+
+  /** Tells other scripts of the page (screen reports) what happened. */
+  function emit(name, detail) {
+    try {
+      window.dispatchEvent(new CustomEvent('onair:' + name, { detail: detail }));
+    } catch (e) {
+      /* a listener's error is not the player's */
+    }
+  }
+
+  function setState(state, reason) {
+    if (onair.state !== state) {
+      onair.state = state;
+      emit('state', { state: state, reason: reason || null });
+      if (typeof onair.changed === 'function') {
+        try {
+          onair.changed();
+        } catch (e) {
+          /* the reporter's error is not the player's */
+        }
+      }
+    }
+  }
+
+  var steering = new window.onairSync.Steering(video, window.onairClock);
+  onair.steering = steering;
 
   // ---------------------------------------------------------------- hls.js
 
-  /** hls.js settings for a stream: tight for low-latency, roomy for stable. */
-  function hlsConfig(stream) {
-    var segment = stream.hls_time || 2;
-    var retry = { maxNumRetry: 2, retryDelayMs: 500, maxRetryDelayMs: 1000 };
-    var policy = function (firstByteMs, loadMs) {
-      return {
-        default: {
-          maxTimeToFirstByteMs: firstByteMs,
-          maxLoadTimeMs: loadMs,
-          timeoutRetry: retry,
-          errorRetry: retry
-        }
-      };
-    };
-    var common = {
-      enableWorker: true,
-      startFragPrefetch: true,
-      manifestLoadPolicy: policy(4000, 8000),
-      playlistLoadPolicy: policy(4000, 8000),
-      fragLoadPolicy: policy(Math.max(4000, segment * 2000), Math.max(10000, segment * 4000))
-    };
-    if (stream.profile === 'low-latency') {
-      return Object.assign(common, {
-        lowLatencyMode: true,
-        liveSyncDurationCount: 1,
-        liveMaxLatencyDurationCount: 3,
-        maxLiveSyncPlaybackRate: 1.5,
-        maxBufferLength: 3,
-        maxMaxBufferLength: 6,
-        backBufferLength: 2,
-        maxBufferHole: 0.3
-      });
+  var longestSegment = 0;
+
+  /** Steers to a new target (the profile's delay or the segments changed). */
+  function retarget(stream) {
+    var target = window.onairSync.targetFor(stream.screen_delay, longestSegment);
+    if (target !== onair.targetDelay) {
+      onair.targetDelay = target;
+      steering.setTarget(target);
     }
-    return Object.assign(common, {
-      lowLatencyMode: false,
-      liveSyncDurationCount: 1.5,
-      liveMaxLatencyDurationCount: 5,
-      maxLiveSyncPlaybackRate: 1.05,
-      maxBufferLength: 30,
-      maxMaxBufferLength: 60,
-      backBufferLength: 30
-    });
+  }
+
+  /** The PROGRAM-DATE-TIME (ms) of the frame on screen, or null. */
+  function programDate() {
+    var date = onair.hls ? onair.hls.playingDate : null;
+    if (!date && !onair.hls && video.getStartDate) {
+      // Native HLS (Safari): the playlist's date at time 0, plus the position.
+      var start = video.getStartDate().getTime();
+      date = isFinite(start) ? new Date(start + video.currentTime * 1000) : null;
+    }
+    return date ? date.getTime() : null;
   }
 
   var current = null; // { key, stream, generation }
@@ -127,8 +153,9 @@
     var mine = attempt;
     attemptStartedAt = performance.now();
     if (onair.state !== 'lost') {
-      onair.state = 'loading';
+      setState('loading');
     }
+    steering.stop();
     waitForFreshPlaylist(stream.hls_url, stale, mine, function () {
       if (mine !== attempt) {
         return;
@@ -140,8 +167,11 @@
       }
       onair.starts += 1;
       watchdog.gained = 0;
-      var config = hlsConfig(stream);
+      var config = window.onairSync.hlsConfig(stream);
       onair.config = config;
+      longestSegment = 0;
+      onair.targetDelay = stream.screen_delay || null;
+      steering.follow(programDate, stream.screen_delay);
       if (!window.Hls || !window.Hls.isSupported()) {
         if (video.canPlayType('application/vnd.apple.mpegurl')) {
           video.src = stream.hls_url;
@@ -162,6 +192,10 @@
         var fragments = data.details && data.details.fragments;
         if (fragments && fragments.length) {
           lastFragment = fragments[fragments.length - 1].relurl;
+          fragments.forEach(function (fragment) {
+            longestSegment = Math.max(longestSegment, fragment.duration || 0);
+          });
+          retarget(current && current.stream ? current.stream : stream);
         }
       });
       hls.on(window.Hls.Events.MANIFEST_PARSED, play);
@@ -225,6 +259,7 @@
     }
     onair.fatalCount += 1;
     onair.lastFatal = { type: data.type, details: data.details, at: Date.now() };
+    emit('fatal', { type: data.type, details: data.details });
     if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
       var now = performance.now();
       if (now - lastMediaRecovery > 3000) {
@@ -277,7 +312,7 @@
   function lose(reason) {
     if (onair.state !== 'lost') {
       freezeFrame();
-      onair.state = 'lost';
+      setState('lost', reason);
       watchdog.gained = 0;
     }
     slateDetail.textContent = reason || '';
@@ -289,7 +324,7 @@
   }
 
   function recovered() {
-    onair.state = 'playing';
+    setState('playing');
     retryDelay = 1000;
     if (onair.slateShown) {
       onair.slateShown = false;
@@ -308,7 +343,7 @@
   function tick() {
     var now = performance.now();
     var time = video.currentTime;
-    if (!video.paused && time > watchdog.time) {
+    if (steering.holding || (!video.paused && time > watchdog.time)) {
       watchdog.gained += time - watchdog.time;
       watchdog.progressAt = now;
     }
@@ -333,91 +368,6 @@
     }
   }
 
-  // -------------------------------------------------------------- overlays
-
-  var overlayKey = null;
-  var clockFormat = null;
-  var clockElement = null;
-
-  function slotFor(position) {
-    return (
-      document.querySelector('.onair-slot.pos-' + position) ||
-      document.querySelector('.onair-slot.pos-bottom')
-    );
-  }
-
-  function renderOverlays(screen) {
-    var key = JSON.stringify(screen || null);
-    if (key === overlayKey) {
-      return;
-    }
-    overlayKey = key;
-    var slots = document.querySelectorAll('.onair-slot');
-    for (var i = 0; i < slots.length; i++) {
-      slots[i].textContent = '';
-    }
-    clockElement = null;
-    if (!screen) {
-      return;
-    }
-    if (screen.logo) {
-      var img = document.createElement('img');
-      img.id = 'onair-logo';
-      img.className = 'onair-logo';
-      img.alt = '';
-      img.src = '/assets/' + screen.logo.image.split('/').map(encodeURIComponent).join('/');
-      slotFor(screen.logo.position).appendChild(img);
-    }
-    if (screen.banner) {
-      var banner = document.createElement('div');
-      banner.id = 'onair-banner';
-      banner.className = 'onair-banner';
-      banner.textContent = screen.banner.text;
-      slotFor(screen.banner.position).appendChild(banner);
-    }
-    if (screen.ticker) {
-      var ticker = document.createElement('div');
-      ticker.id = 'onair-ticker';
-      ticker.className = 'onair-ticker';
-      var text = document.createElement('span');
-      text.className = 'onair-ticker-text';
-      text.textContent = screen.ticker.text;
-      ticker.style.setProperty('--onair-ticker-seconds', Math.max(10, screen.ticker.text.length * 0.3) + 's');
-      ticker.appendChild(text);
-      slotFor(screen.ticker.position).appendChild(ticker);
-    }
-    if (screen.clock) {
-      clockElement = document.createElement('div');
-      clockElement.id = 'onair-clock';
-      clockElement.className = 'onair-clock';
-      clockFormat = screen.clock.format || '24h';
-      slotFor(screen.clock.position).appendChild(clockElement);
-      drawClock();
-    }
-  }
-
-  function pad(n) {
-    return n < 10 ? '0' + n : String(n);
-  }
-
-  function drawClock() {
-    if (!clockElement) {
-      return;
-    }
-    var now = new Date();
-    var hours = now.getHours();
-    var suffix = '';
-    if (clockFormat.indexOf('12h') === 0) {
-      suffix = hours < 12 ? ' AM' : ' PM';
-      hours = hours % 12 || 12;
-    }
-    var text = (clockFormat.indexOf('12h') === 0 ? String(hours) : pad(hours)) + ':' + pad(now.getMinutes());
-    if (/:ss$/.test(clockFormat)) {
-      text += ':' + pad(now.getSeconds());
-    }
-    clockElement.textContent = text + suffix;
-  }
-
   // ---------------------------------------------------------------- events
 
   function describe(stream) {
@@ -430,13 +380,14 @@
   /** Applies what /events says about this screen and its stream. */
   function applyView(view) {
     onair.view = view;
-    renderOverlays(view.screen);
+    window.onairOverlays.render(view.screen);
     var stream = view.stream;
     if (!stream || !stream.hls_url) {
       destroyHls();
+      steering.stop();
       current = null;
       lose(view.error || 'no stream');
-      onair.state = 'waiting';
+      setState('waiting', view.error || 'no stream');
       return;
     }
     document.title = (view.screen ? view.screen.name : stream.name) + ' · onair';
@@ -462,6 +413,8 @@
     }
     current.stream = stream;
     current.live = live;
+    // The room's delay may have changed: steer to it, no restart.
+    retarget(stream);
     if (!live) {
       current.awaiting = true;
       lose(describe(stream));
@@ -506,6 +459,36 @@
   } else {
     connectEvents();
   }
+  // A stall: playback stopped for want of data (a jump's own wait is not one).
+  video.addEventListener('waiting', function () {
+    if (onair.state === 'playing' && !video.seeking && !steering.justJumped()) {
+      onair.stalls += 1;
+      emit('stall', { stalls: onair.stalls });
+    }
+  });
+
+  function steer() {
+    steering.tick();
+    onair.latency = steering.latencyMs === null ? null : steering.latencyMs / 1000;
+  }
+
+  var lastSyncEvent = 0;
+  function report() {
+    var now = performance.now();
+    if (onair.state === 'playing' && onair.latency !== null && now - lastSyncEvent >= 1000) {
+      lastSyncEvent = now;
+      emit('sync', {
+        latency: onair.latency,
+        error: steering.errorMs === null ? null : steering.errorMs / 1000,
+        rate: steering.rate,
+        targetDelay: onair.targetDelay
+      });
+    }
+  }
+
   setInterval(tick, 500);
-  setInterval(drawClock, 1000);
+  setInterval(function () {
+    steer();
+    report();
+  }, 200);
 })();

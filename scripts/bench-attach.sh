@@ -108,14 +108,17 @@ declare -a t_end
 for i in 0 1 2; do t_end[$i]=$(ticks "${pids[$i]}"); done
 
 echo "timing attach and key propagation..." >&2
-timings=$(python3 - "$bin" "$config" "$ROUNDS" <<'PY'
-import os, pty, select, sys, time, statistics
+first="cam$(seq -w 1 "$STREAMS" | head -1)"
+timings=$(python3 - "$bin" "$config" "$ROUNDS" "$first" <<'PY'
+import fcntl, os, pty, select, struct, sys, termios, time
 
-binary, config, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+binary, config, rounds, first = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
 
 def spawn(args):
     pid, fd = pty.fork()
     if pid == 0:
+        # A terminal of 120x40, as in the tmux sessions.
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         os.environ["TERM"] = "xterm"
         os.execv(binary, [binary] + args)
     return pid, fd
@@ -163,24 +166,24 @@ for _ in range(rounds):
 
     start = time.monotonic()
     pid, fd = spawn([config])
-    at, _ = read_until(fd, [b"STREAM", b"cam01", b"running"], start + 10)
+    at, seen = read_until(fd, [b"STREAM", first, b"running"], start + 10)
     if at is None:
-        sys.exit("a console did not draw its dashboard within 10 s")
+        sys.exit(f"a console did not draw its dashboard within 10 s; it wrote: {seen[-400:]!r}")
     attach.append(at - start)
     os.write(fd, b"q")
     time.sleep(0.05)
     os.write(fd, b"d")
     reap(pid, fd)
 
-# A key in console A (r on the selected cam01) seen in console B.
+# A key in console A (r on the selected first stream) seen in console B.
 a_pid, a_fd = spawn([config])
 b_pid, b_fd = spawn([config])
 now = time.monotonic()
-read_until(a_fd, [b"cam01", b"running"], now + 10)
-read_until(b_fd, [b"cam01", b"running"], now + 10)
+read_until(a_fd, [first, b"running"], now + 10)
+read_until(b_fd, [first, b"running"], now + 10)
 seen_in_b = []
 for _ in range(5):
-    time.sleep(3)  # cam01 back to running, output drained below
+    time.sleep(3)  # the stream back to running, output drained below
     while select.select([b_fd], [], [], 0)[0]:
         os.read(b_fd, 65536)
     while select.select([a_fd], [], [], 0)[0]:

@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Screen latency per profile: headless chromium plays a lavfi stream served
-# by onair and prints hls.js's `hls.latency` after SECONDS (default 30),
-# with the stalls, slates and fatal errors seen meanwhile.
-# Goals: low-latency <= 1.0 s; stable <= 8 s with no stall in a 5-minute soak:
-#   scripts/bench-latency.sh                 # both profiles, 30 s each
-#   SECONDS_PER_PROFILE=300 PROFILES=stable scripts/bench-latency.sh   # the soak
-#   LL_HLS_TIME=0.5 scripts/bench-latency.sh # try shorter low-latency segments
-# Needs chromium and chromium-driver (apt-get install chromium chromium-driver).
+# Glass-to-glass latency of the screens, per profile: three headless
+# chromium screens (one with its clock three seconds ahead) play a lavfi
+# stream served by onair; every second each one reports onair's clock minus
+# the PROGRAM-DATE-TIME of the frame on screen. After 20 s of settling it
+# prints, per profile: the median and p95 over SECONDS_PER_PROFILE (default
+# 300), the stalls, the slates, and the spread between the three screens.
+# Goals: low-latency <= 1.0 s median, stable <= 8 s, no stall, spread <= 50 ms.
+#   scripts/bench-latency.sh                         # both profiles, 5 minutes each
+#   SECONDS_PER_PROFILE=60 PROFILES=low-latency scripts/bench-latency.sh
+#   VIA=proxy scripts/bench-latency.sh                # through assets/nginx-screens.conf
+#   LL_SCREEN_DELAY=0.7 LL_HLS_TIME=0.5 scripts/bench-latency.sh   # try other settings
+# Needs chromium, chromium-driver (and nginx for VIA=proxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in chromium chromedriver; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install chromium chromium-driver" >&2; exit 1; }
 done
-export ONAIR_LATENCY_SECONDS=${SECONDS_PER_PROFILE:-30}
+export ONAIR_LATENCY_SECONDS=${SECONDS_PER_PROFILE:-300}
 export ONAIR_LATENCY_PROFILES=${PROFILES:-}
-if [ -n "${LL_HLS_TIME:-}" ]; then export ONAIR_LL_HLS_TIME=$LL_HLS_TIME; fi
-cargo test --release --test browser -- --ignored --nocapture --exact latency_per_profile 2>&1 \
-  | grep -E '^latency |test result|panicked|error'
+export ONAIR_LATENCY_VIA=${VIA:-}
+export ONAIR_LL_SCREEN_DELAY=${LL_SCREEN_DELAY:-}
+export ONAIR_LL_HLS_TIME=${LL_HLS_TIME:-}
+cargo test --release --test screens_in_step -- --ignored --nocapture --exact glass_to_glass_per_profile 2>&1 \
+  | grep -E '^latency |^test result|panicked|^error'

@@ -80,9 +80,7 @@ pub async fn console(config: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Leave::EngineStopped(reason) => {
-            say(&format!(
-                "onair: {reason} (stopped by another console or `onair stop`)"
-            ));
+            say(&format!("onair: {reason}"));
             ExitCode::SUCCESS
         }
         Leave::EngineLost(why) => {

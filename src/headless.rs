@@ -83,11 +83,16 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let result = print_until_stopped(engine, task)
         .await
         .context("headless mode");
-    control.close(CLOSING.to_string()).await;
+    let reason = match (&result, control.stopped_by()) {
+        (Ok(Some(signal)), _) => format!("{CLOSING} (stopped by {signal})"),
+        (_, Some(client)) => format!("{CLOSING} (stopped by {client})"),
+        _ => CLOSING.to_string(),
+    };
+    control.close(reason).await;
     server.shutdown().await;
     // The socket is gone: only now may another engine take over.
     drop(lock);
-    result
+    result.map(|_| ())
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
@@ -97,12 +102,16 @@ fn load(path: &Path) -> anyhow::Result<Config> {
 }
 
 /// Prints engine events until a stop signal or a `Shutdown` from a
-/// console, then waits for the engine to stop every stream.
-async fn print_until_stopped(engine: Engine, task: EngineTask) -> std::io::Result<()> {
+/// console, then waits for the engine to stop every stream. Says which
+/// signal stopped it, if one did.
+async fn print_until_stopped(
+    engine: Engine,
+    task: EngineTask,
+) -> std::io::Result<Option<&'static str>> {
     let mut signals = Signals::new()?;
     let mut snapshots = engine.subscribe();
     let mut printed = 0u64;
-    let mut stopping = false;
+    let mut stopped_by = None;
     loop {
         tokio::select! {
             changed = snapshots.changed() => {
@@ -113,8 +122,8 @@ async fn print_until_stopped(engine: Engine, task: EngineTask) -> std::io::Resul
             }
             signal = signals.next() => match signal {
                 Signal::Reload => engine.send(Command::Reload),
-                Signal::Stop if !stopping => {
-                    stopping = true;
+                Signal::Stop if stopped_by.is_none() => {
+                    stopped_by = Some("SIGTERM or SIGINT");
                     engine.send(Command::Shutdown);
                 }
                 Signal::Stop => {}
@@ -123,7 +132,7 @@ async fn print_until_stopped(engine: Engine, task: EngineTask) -> std::io::Resul
     }
     task.wait().await;
     print_new(&engine, printed);
-    Ok(())
+    Ok(stopped_by)
 }
 
 /// Prints the log entries after `printed`; returns the newest one's number.

@@ -128,6 +128,24 @@ fn two_consoles_share_one_engine_see_each_others_keys_and_touch_no_ffmpeg_by_att
         switched,
         "a dropped or a new console touched an FFmpeg"
     );
+
+    // One console stops everything: the other is told who did, and ends.
+    tmux.keys("producer-again", &["q"]);
+    tmux.wait_for_screen("producer-again", "the leaving question", |s| {
+        s.contains("Leave onair?") && s.contains("(the other")
+    });
+    tmux.keys("producer-again", &["s"]);
+    let screen = tmux.wait_for_screen("technician", "the technician's console to end", |s| {
+        s.contains("onair exited with status")
+    });
+    let screen = unwrapped(&screen);
+    assert!(screen.contains("onair exited with status 0"), "{screen}");
+    assert!(
+        screen
+            .contains("the engine stopped: every stream is off the air (stopped by a console (pid"),
+        "{screen}"
+    );
+    assert!(ffmpeg_pids(&hls, &streams).is_empty());
 }
 
 /// The session id of a process (field 6 of /proc/PID/stat).

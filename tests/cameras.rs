@@ -59,7 +59,11 @@ fn config(streams: &[(&str, &str, &str)]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_h264_camera_plays_on_screens_copied_and_encoded_on_both_profiles() {
-    let camera = Camera::start(Settings::default());
+    // Keyframes every 0.5 s: copied as they are even on low latency.
+    let camera = Camera::start(Settings {
+        keyframe: 0.5,
+        ..Settings::default()
+    });
     let url = camera.url();
     let onair = Onair::start(&config(&[
         ("copy_ll", &url, "profile = \"low-latency\""),
@@ -144,13 +148,13 @@ async fn an_h264_camera_plays_on_screens_copied_and_encoded_on_both_profiles() {
         .and_then(|x| x.keyframe_interval)
         .expect("interval");
     assert!(
-        (interval - 1.0).abs() <= 0.2,
+        (interval - 0.5).abs() <= 0.2,
         "keyframes every {interval} s"
     );
     assert_eq!(
         stream(&measured, "copy_ll").handling,
         "copy",
-        "1 s keyframes suit low latency"
+        "0.5 s keyframes suit low latency"
     );
 
     // Every one plays on a real screen.
@@ -344,7 +348,7 @@ async fn low_latency_encodes_a_camera_whose_keyframes_are_too_far_apart_and_copy
     let warning = &stream(&snapshot, "ll_copy").warnings[0];
     assert!(
         warning.starts_with(
-            "the source's keyframes are 2 s apart, more than the low-latency hls_time of 1 s"
+            "the source's keyframes are 2 s apart, more than the low-latency hls_time of 0.5 s"
         ),
         "{warning}"
     );

@@ -213,7 +213,7 @@ fn profile_overrides_apply_to_their_profile_only() {
     let config = load(text);
     assert_eq!(config.profiles.stable.hls_time, 6.0);
     assert_eq!(config.profiles.stable.hls_list_size, 10);
-    assert_eq!(config.profiles.low_latency.hls_time, 1.0);
+    assert_eq!(config.profiles.low_latency.hls_time, 0.5);
 }
 
 const BASE: &str = r#"

@@ -165,7 +165,7 @@ async fn commands_stop_start_restart_and_switch_profile_of_one_stream_only() {
     )
     .await;
     assert!(
-        stream(&s, "spare").command.contains("-hls_time 1"),
+        stream(&s, "spare").command.contains("-hls_time 0.5"),
         "{}",
         stream(&s, "spare").command
     );

@@ -880,7 +880,8 @@ async fn pages_api_and_assets_serve_screens() {
         assert_eq!(view["screen"]["clock"]["position"], "top-right");
         assert_eq!(view["stream"]["name"], "cam");
         assert_eq!(view["stream"]["profile"], "low-latency");
-        assert_eq!(view["stream"]["hls_time"], 1.0);
+        assert_eq!(view["stream"]["hls_time"], 0.5);
+        assert_eq!(view["stream"]["screen_delay"], 0.9);
         assert_eq!(view["stream"]["hls_url"], "/hls/cam/index.m3u8");
         assert_eq!(http.get("/api/screens/nowhere").status, 404);
 
@@ -1139,9 +1140,11 @@ async fn a_new_hls_dir_is_served_once_the_streams_write_there() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let get = http.clone();
+        // Served as written, plus the tag that offers blocking reload.
         let served = blocking(move || get.get("/hls/cam/index.m3u8"))
             .await
-            .text();
+            .text()
+            .replace("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n", "");
         let new = std::fs::read_to_string(second.join("index.m3u8")).unwrap_or_default();
         let old = std::fs::read_to_string(first.join("index.m3u8")).unwrap_or_default();
         if served == new && served != old {

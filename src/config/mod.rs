@@ -83,27 +83,35 @@ pub struct ProfileSettings {
     pub input_args: Vec<String>,
     /// Extra options before the output for every stream of the profile.
     pub output_args: Vec<String>,
+    /// How far behind real time every screen of the profile's streams
+    /// shows the picture, seconds: one target for the whole room, so that
+    /// neighbouring screens show the same frame.
+    pub screen_delay: f64,
 }
 
 impl ProfileSettings {
     /// The values onair uses when the file does not override them.
     pub fn builtin(profile: Profile) -> ProfileSettings {
-        match profile {
-            Profile::LowLatency => ProfileSettings {
-                hls_time: 1.0,
-                hls_list_size: 3,
-                gop_seconds: 1.0,
-                input_args: Vec::new(),
-                output_args: Vec::new(),
-            },
-            Profile::Stable => ProfileSettings {
-                hls_time: 4.0,
-                hls_list_size: 6,
-                gop_seconds: 2.0,
-                input_args: Vec::new(),
-                output_args: Vec::new(),
-            },
+        let (hls_time, hls_list_size, gop_seconds) = match profile {
+            Profile::LowLatency => (0.5, 6, 0.5),
+            Profile::Stable => (4.0, 6, 2.0),
+        };
+        ProfileSettings {
+            hls_time,
+            hls_list_size,
+            gop_seconds,
+            input_args: Vec::new(),
+            output_args: Vec::new(),
+            screen_delay: ProfileSettings::default_screen_delay(hls_time),
         }
+    }
+
+    /// The screen delay used when `screen_delay` is not set: a whole
+    /// segment (a screen can only show a segment once it is complete) plus
+    /// a margin for its delivery and for a late one: half a segment, at
+    /// least 0.4 s (0.9 s with 0.5 s segments, 6 s with 4 s ones).
+    pub fn default_screen_delay(hls_time: f64) -> f64 {
+        hls_time + (hls_time / 2.0).max(0.4)
     }
 }
 

@@ -276,7 +276,32 @@ impl Resolver<'_> {
         if section.output_args.is_some() {
             settings.output_args = self.expand_list(&section.output_args);
         }
+        settings.screen_delay = ProfileSettings::default_screen_delay(settings.hls_time);
+        if let Some(v) = &section.screen_delay {
+            self.screen_delay(&mut settings, v);
+        }
         settings
+    }
+
+    /// An explicit `screen_delay`: longer than a segment (a screen shows a
+    /// segment once it is complete), shorter than the playlist.
+    fn screen_delay(&mut self, settings: &mut ProfileSettings, value: &Spanned<f64>) {
+        let delay = *value.get_ref();
+        let window = settings.hls_time * f64::from(settings.hls_list_size);
+        if delay.is_nan() || delay <= settings.hls_time {
+            let message = format!(
+                "screen_delay must be longer than a segment (hls_time = {} s): a screen can only show a segment once it is complete",
+                settings.hls_time
+            );
+            self.problem(value.span().start, message);
+        } else if delay >= window {
+            let message = format!(
+                "screen_delay must be shorter than the playlist (hls_time × hls_list_size = {window} s), or screens would look for segments already gone"
+            );
+            self.problem(value.span().start, message);
+        } else {
+            settings.screen_delay = delay;
+        }
     }
 
     fn parse_profile(&mut self, text: &Option<Text>, default: Profile) -> Profile {

@@ -74,6 +74,8 @@ pub struct ProfileSection {
     pub input_args: Option<Vec<Text>>,
     /// Extra output options for every stream on this profile.
     pub output_args: Option<Vec<Text>>,
+    /// Seconds behind real time at which every screen shows the picture.
+    pub screen_delay: Option<Spanned<f64>>,
 }
 
 /// `[[stream]]`.

@@ -37,6 +37,7 @@ pub struct ControlServer {
     socket: PathBuf,
     closing: watch::Sender<Option<String>>,
     consoles: watch::Receiver<usize>,
+    shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
 
@@ -48,6 +49,8 @@ struct Shared {
     closing: watch::Receiver<Option<String>>,
     owner: u32,
     config: String,
+    /// Who asked the engine to stop, when a client did.
+    stopped_by: std::sync::Mutex<Option<String>>,
 }
 
 impl ControlServer {
@@ -79,14 +82,27 @@ impl ControlServer {
             closing: closing_rx,
             owner: current_uid(),
             config: place.config.display().to_string(),
+            stopped_by: std::sync::Mutex::new(None),
         });
+        let stopped_by = Arc::clone(&shared);
         let task = tokio::spawn(accept(listener, shared));
         Ok(ControlServer {
             socket: place.socket.clone(),
             closing: closing_tx,
             consoles: consoles_rx,
+            shared: stopped_by,
             task,
         })
+    }
+
+    /// Who stopped the engine over the socket (`a console (pid 4242,
+    /// root (uid 0))`, `onair stop (pid …)`), if a client did.
+    pub fn stopped_by(&self) -> Option<String> {
+        self.shared
+            .stopped_by
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How many consoles are attached right now.
@@ -187,7 +203,7 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) {
     let _attached = (client.role == Role::Console).then(|| Attached::enter(&shared, &who));
     let (selection_tx, selection_rx) = watch::channel(None);
     tokio::select! {
-        _ = read_requests(reader, selection_tx, &shared.engine) => {}
+        _ = read_requests(reader, selection_tx, &shared, client.role, &who) => {}
         _ = write_updates(writer, selection_rx, &shared) => {}
     }
 }
@@ -223,13 +239,24 @@ impl Drop for Attached<'_> {
 async fn read_requests(
     mut reader: Reader<OwnedReadHalf>,
     selection: watch::Sender<Option<Watching>>,
-    engine: &Engine,
+    shared: &Shared,
+    role: Role,
+    who: &str,
 ) {
     loop {
         match frame::recv::<_, Request>(&mut reader).await {
             Ok(Some(Request::Command { command })) => {
-                tracing::info!("control socket: {command:?}");
-                engine.send(command);
+                tracing::info!("control socket: {command:?} from {who}");
+                if command == crate::engine::Command::Shutdown {
+                    let by = match role {
+                        Role::Console => format!("a console ({who})"),
+                        Role::Status | Role::Control => format!("`onair stop` ({who})"),
+                    };
+                    let mut stopped_by =
+                        shared.stopped_by.lock().unwrap_or_else(|p| p.into_inner());
+                    stopped_by.get_or_insert(by);
+                }
+                shared.engine.send(command);
             }
             Ok(Some(Request::Watch { details })) => {
                 let _ = selection.send(Some(Watching { details }));

@@ -309,7 +309,11 @@ mod tests {
 
     #[test]
     fn low_latency_encodes_a_camera_with_sparse_keyframes_under_auto_and_warns_under_copy() {
-        let low = ProfileSettings::builtin(Profile::LowLatency);
+        // 1 s segments, whatever the built-in low-latency segment length.
+        let low = ProfileSettings {
+            hls_time: 1.0,
+            ..ProfileSettings::builtin(Profile::LowLatency)
+        };
         let auto = wanted(
             VideoMode::Auto,
             AudioMode::Auto,

@@ -47,6 +47,8 @@ pub(crate) struct StreamView {
     pub(crate) hls_list_size: u32,
     /// The profile's keyframe interval, seconds.
     pub(crate) gop_seconds: f64,
+    /// How far behind onair's clock every screen shows the picture, seconds.
+    pub(crate) screen_delay: f64,
 }
 
 /// The URL path of a stream's live playlist.
@@ -81,6 +83,7 @@ fn stream_view(stream: &StreamSnapshot, config: &Config) -> StreamView {
         hls_time: settings.hls_time,
         hls_list_size: settings.hls_list_size,
         gop_seconds: settings.gop_seconds,
+        screen_delay: settings.screen_delay,
     }
 }
 

@@ -36,6 +36,21 @@ const EMBEDDED: &[Embedded] = &[
         body: include_bytes!("../../assets/player.js"),
     },
     Embedded {
+        name: "clock.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/clock.js"),
+    },
+    Embedded {
+        name: "sync.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/sync.js"),
+    },
+    Embedded {
+        name: "overlays.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/overlays.js"),
+    },
+    Embedded {
         name: "screen-report.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../assets/screen-report.js"),

@@ -8,29 +8,29 @@
 //! can never expose the rest of the disk.
 //!
 //! Every screen of a venue reads the same few segments, so files are read
-//! once and kept in a bounded in-memory cache, validated on every request by
-//! inode, size and modification time: a playlist replaced by rename (FFmpeg's
-//! `temp_file` flag) is a new inode and is re-read at once, while a segment,
-//! which never changes, costs one `stat` instead of a read.
+//! once and kept in memory ([`super::file_cache`]), validated by inode, size
+//! and modification time: a file replaced by rename (FFmpeg's `temp_file`
+//! flag) is a new inode and is re-read at once, while a segment, which never
+//! changes, costs one `stat` instead of a read — or nothing at all while a
+//! watch on the directory reports every change ([`super::playlists`]).
 
+use super::file_cache::FileCache;
+pub(crate) use super::file_cache::Stamp;
 use axum::body::Bytes;
 use axum::http::HeaderValue;
-use std::collections::HashMap;
 use std::future::Future;
 use std::io::{self, Cursor};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use tower_http::services::fs::{Backend, File, Metadata};
 
 /// Files above this size are streamed from disk instead of cached.
 const MAX_CACHED_FILE: u64 = 16 * 1024 * 1024;
-/// Total size of the cache; the least recently used files go first.
-const CACHE_BUDGET: u64 = 96 * 1024 * 1024;
 /// `ServeDir` asks for a file's metadata and then opens it: for a file that
 /// never changes once written (a segment), the second call reuses the first
 /// one's answer when it is this fresh, without touching the disk.
@@ -45,50 +45,12 @@ pub(crate) struct ConfinedFiles {
 struct Inner {
     root: PathBuf,
     immutable: fn(&Path) -> bool,
+    /// Set while a watch on the root reports every change (see
+    /// [`super::playlists`]): a cached immutable file is then served without
+    /// a `stat` until the watch says it changed.
+    trusted: AtomicBool,
     canonical_root: Mutex<Option<PathBuf>>,
-    cache: Mutex<Cache>,
-}
-
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<PathBuf, Cached>,
-    bytes: u64,
-    clock: u64,
-}
-
-struct Cached {
-    identity: Identity,
-    data: Bytes,
-    etag: HeaderValue,
-    last_used: u64,
-    resolved_at: Instant,
-}
-
-/// What makes two versions of a file the same file: a rename produces a new
-/// inode, a rewrite in place a new size or modification time.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Identity {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime_ns: i128,
-}
-
-impl Identity {
-    /// A strong validator: `"<len>-<mtime ns>"` in hex.
-    fn etag(&self) -> HeaderValue {
-        HeaderValue::from_str(&format!("\"{:x}-{:x}\"", self.len, self.mtime_ns))
-            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
-    }
-
-    fn of(meta: &std::fs::Metadata) -> Identity {
-        Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        }
-    }
+    cache: FileCache,
 }
 
 /// The metadata `ServeDir` needs, taken from one `stat`.
@@ -210,8 +172,9 @@ impl ConfinedFiles {
             inner: Arc::new(Inner {
                 root: root.into(),
                 immutable,
+                trusted: AtomicBool::new(false),
                 canonical_root: Mutex::new(None),
-                cache: Mutex::new(Cache::default()),
+                cache: FileCache::default(),
             }),
         }
     }
@@ -230,6 +193,59 @@ impl ConfinedFiles {
             Resolved::Disk(..) => Fetched::Large,
             Resolved::Dir(_) => Fetched::Dir,
         })
+    }
+
+    /// Serves cached files that never change without a `stat` (`true`)
+    /// for as long as someone calls [`ConfinedFiles::forget`] on every
+    /// change, or validates each one with a `stat` (`false`).
+    pub(crate) fn trust_unchanged(&self, trusted: bool) {
+        self.inner.trusted.store(trusted, Ordering::Relaxed);
+    }
+
+    /// Drops the cached copy of one file (it changed or went away).
+    pub(crate) fn forget(&self, path: &Path) {
+        self.inner.cache.forget(path);
+    }
+
+    /// Drops every cached file below `dir`.
+    pub(crate) fn forget_under(&self, dir: &Path) {
+        self.inner.cache.forget_under(dir);
+    }
+
+    /// Drops every cached file.
+    pub(crate) fn forget_all(&self) {
+        self.inner.cache.clear();
+    }
+
+    /// The whole content of a small file below the root and its stamp,
+    /// read now (blocking; not cached here).
+    pub(crate) fn read_whole(&self, relative: &str) -> io::Result<(Vec<u8>, Stamp)> {
+        use std::io::Read;
+        let path = self.joined(relative)?;
+        let (real, _) = self.inner.real_path(&path)?;
+        let mut file = std::fs::File::open(real)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() || meta.len() > MAX_CACHED_FILE {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "not a small regular file",
+            ));
+        }
+        let mut data = Vec::with_capacity(meta.len() as usize);
+        file.read_to_end(&mut data)?;
+        Ok((data, Stamp::of(&meta)))
+    }
+
+    /// The stamp of a file below the root (blocking).
+    pub(crate) fn stamp(&self, relative: &str) -> io::Result<Stamp> {
+        let path = self.joined(relative)?;
+        let (_, meta) = self.inner.real_path(&path)?;
+        Ok(Stamp::of(&meta))
+    }
+
+    fn joined(&self, relative: &str) -> io::Result<PathBuf> {
+        join_inside(&self.inner.root, relative)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not a plain relative path"))
     }
 
     async fn resolve(&self, path: PathBuf) -> io::Result<Resolved> {
@@ -268,24 +284,16 @@ impl Inner {
         if !(self.immutable)(path) {
             return None;
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.clock += 1;
-        let clock = cache.clock;
-        let entry = cache.entries.get_mut(path)?;
-        if entry.resolved_at.elapsed() > REUSE_WINDOW {
-            return None;
-        }
-        entry.last_used = clock;
+        let trusted = self.trusted.load(Ordering::Relaxed);
+        let hit = self
+            .cache
+            .recent(path, (!trusted).then_some(REUSE_WINDOW))?;
         let info = FileInfo {
             is_dir: false,
-            len: entry.data.len() as u64,
-            modified: system_time_of(entry.identity.mtime_ns),
+            len: hit.data.len() as u64,
+            modified: hit.stamp.modified(),
         };
-        Some(Resolved::Memory(
-            entry.data.clone(),
-            info,
-            entry.etag.clone(),
-        ))
+        Some(Resolved::Memory(hit.data, info, hit.etag))
     }
 
     /// Where a request lands, checked against the root, and the cached
@@ -303,8 +311,8 @@ impl Inner {
                 "not a regular file",
             ));
         }
-        match self.cached(requested, Identity::of(&meta)) {
-            Some((data, etag)) => Ok(Located::Done(Resolved::Memory(data, info, etag))),
+        match self.cache.current(requested, Stamp::of(&meta)) {
+            Some(hit) => Ok(Located::Done(Resolved::Memory(hit.data, info, hit.etag))),
             None => Ok(Located::Read(real)),
         }
     }
@@ -355,10 +363,10 @@ impl Inner {
     /// Reads a file that is not cached yet (blocking: run off the workers).
     fn load(&self, requested: &Path, real: &Path) -> io::Result<Resolved> {
         let file = std::fs::File::open(real)?;
-        // Identity of what was actually opened, which may be newer than the stat.
+        // Stamp of what was actually opened, which may be newer than the stat.
         let meta = file.metadata()?;
         let info = FileInfo::of(&meta);
-        let identity = Identity::of(&meta);
+        let identity = Stamp::of(&meta);
         if meta.len() > MAX_CACHED_FILE {
             return Ok(Resolved::Disk(file, info));
         }
@@ -367,7 +375,7 @@ impl Inner {
             len: data.len() as u64,
             ..info
         };
-        let etag = self.store(requested, identity, data.clone());
+        let etag = self.cache.store(requested, identity, data.clone());
         Ok(Resolved::Memory(data, info, etag))
     }
 
@@ -377,52 +385,6 @@ impl Inner {
             Located::Done(resolved) => Ok(resolved),
             Located::Read(real) => self.load(requested, &real),
         }
-    }
-
-    fn cached(&self, path: &Path, identity: Identity) -> Option<(Bytes, HeaderValue)> {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.clock += 1;
-        let clock = cache.clock;
-        let entry = cache.entries.get_mut(path)?;
-        if entry.identity != identity {
-            return None;
-        }
-        entry.last_used = clock;
-        entry.resolved_at = Instant::now();
-        Some((entry.data.clone(), entry.etag.clone()))
-    }
-
-    /// Keeps a file's bytes; returns its validator.
-    fn store(&self, path: &Path, identity: Identity, data: Bytes) -> HeaderValue {
-        let etag = identity.etag();
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.clock += 1;
-        let size = data.len() as u64;
-        let entry = Cached {
-            identity,
-            data,
-            etag: etag.clone(),
-            last_used: cache.clock,
-            resolved_at: Instant::now(),
-        };
-        if let Some(old) = cache.entries.insert(path.to_path_buf(), entry) {
-            cache.bytes -= old.data.len() as u64;
-        }
-        cache.bytes += size;
-        while cache.bytes > CACHE_BUDGET {
-            let Some(oldest) = cache
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(p, _)| p.clone())
-            else {
-                break;
-            };
-            if let Some(gone) = cache.entries.remove(&oldest) {
-                cache.bytes -= gone.data.len() as u64;
-            }
-        }
-        etag
     }
 }
 
@@ -450,11 +412,6 @@ fn read_all(mut file: std::fs::File, expected: u64) -> io::Result<Bytes> {
     let mut data = Vec::with_capacity(expected as usize);
     file.read_to_end(&mut data)?;
     Ok(Bytes::from(data))
-}
-
-fn system_time_of(mtime_ns: i128) -> Option<SystemTime> {
-    let ns = u64::try_from(mtime_ns).ok()?;
-    Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(ns))
 }
 
 type BoxedFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
@@ -576,20 +533,5 @@ mod tests {
             .err()
             .expect("refused");
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
-    }
-
-    #[test]
-    fn the_cache_stays_within_its_budget() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let files = ConfinedFiles::new(dir.path(), |_| false);
-        let chunk = vec![7u8; 8 * 1024 * 1024];
-        for i in 0..20 {
-            let path = dir.path().join(format!("seg-{i}.ts"));
-            std::fs::write(&path, &chunk).expect("write");
-            files.inner.resolve_blocking(&path).expect("resolve");
-        }
-        let cache = files.inner.cache.lock().expect("lock");
-        assert!(cache.bytes <= CACHE_BUDGET, "{} bytes cached", cache.bytes);
-        assert!(cache.entries.contains_key(&dir.path().join("seg-19.ts")));
     }
 }

@@ -248,7 +248,13 @@ pub(crate) async fn events(
         let event = feed.next_event().await?;
         Some((Ok::<_, Infallible>(event), feed))
     });
-    Sse::new(stream)
+    let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE_EVERY))
-        .into_response()
+        .into_response();
+    // A proxy in front (nginx) must pass each event on at once.
+    response.headers_mut().insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
+    response
 }

@@ -5,12 +5,18 @@
 //! directory is ever listed, and nothing outside `hls_dir` is reachable (see
 //! [`super::confined`]). Playlists change every segment, so they are never
 //! cached by clients; segments never change, so they may be cached for long.
+//! Live playlists come from memory and may be asked for in advance
+//! ([`super::playlists`]).
 
 use super::confined::{ConfinedFiles, Fetched};
+use super::origin::OriginRequests;
+use super::playlists::{self, Blocked, LivePlaylists};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 use tower_http::services::ServeDir;
@@ -35,14 +41,20 @@ enum HlsKind {
 
 impl HlsKind {
     fn of(path: &str) -> Option<HlsKind> {
-        let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
-        Some(match ext.as_str() {
-            "m3u8" => HlsKind::Playlist,
-            "ts" => HlsKind::TransportStream,
-            "m4s" | "mp4" => HlsKind::Fmp4,
-            "aac" => HlsKind::Audio,
-            "vtt" => HlsKind::Subtitles,
-            _ => return None,
+        let ext = path.rsplit_once('.')?.1;
+        let is = |name: &str| ext.eq_ignore_ascii_case(name);
+        Some(if is("m3u8") {
+            HlsKind::Playlist
+        } else if is("ts") {
+            HlsKind::TransportStream
+        } else if is("m4s") || is("mp4") {
+            HlsKind::Fmp4
+        } else if is("aac") {
+            HlsKind::Audio
+        } else if is("vtt") {
+            HlsKind::Subtitles
+        } else {
+            return None;
         })
     }
 
@@ -64,6 +76,11 @@ impl HlsKind {
     }
 }
 
+/// True for the kinds of file a live HLS directory holds.
+pub(crate) fn is_hls_file(path: &str) -> bool {
+    HlsKind::of(path).is_some()
+}
+
 /// Files that never change once they exist (everything but playlists).
 fn is_immutable(path: &Path) -> bool {
     path.to_str()
@@ -82,7 +99,10 @@ pub(crate) struct HlsFiles(Arc<HlsInner>);
 
 pub(crate) struct HlsInner {
     files: ConfinedFiles,
+    playlists: LivePlaylists,
     serve: ServeDir<tower_http::services::fs::DefaultServeDirFallback, ConfinedFiles>,
+    /// What each stream's files cost onair: counted per request answered.
+    pub(crate) requests: OriginRequests,
 }
 
 impl std::ops::Deref for HlsFiles {
@@ -94,14 +114,20 @@ impl std::ops::Deref for HlsFiles {
 }
 
 impl HlsFiles {
-    /// Serves `hls_dir`.
+    /// Serves `hls_dir` (inside the Tokio runtime: it starts a watch).
     pub(crate) fn new(hls_dir: &Path) -> HlsFiles {
         let files = ConfinedFiles::new(hls_dir, is_immutable);
+        let playlists = LivePlaylists::new(hls_dir, files.clone());
         let serve = ServeDir::with_backend(hls_dir, files.clone())
             .append_index_html_on_directories(false)
             .redirect_to_trailing_slash(false)
             .with_buf_chunk_size(CHUNK_SIZE);
-        HlsFiles(Arc::new(HlsInner { files, serve }))
+        HlsFiles(Arc::new(HlsInner {
+            files,
+            playlists,
+            serve,
+            requests: OriginRequests::default(),
+        }))
     }
 }
 
@@ -111,18 +137,26 @@ pub(crate) async fn serve(State(files): State<HlsFiles>, request: Request) -> Re
 }
 
 async fn serve_file(files: HlsFiles, request: Request) -> Response {
-    let Some(relative) = request.uri().path().strip_prefix("/hls") else {
+    let (mut parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let Some(relative) = path.strip_prefix("/hls") else {
         return StatusCode::NOT_FOUND.into_response();
     };
     // The kind comes from the decoded path, exactly as the file will be named.
-    let decoded = percent_decode(relative);
-    let Some(kind) = decoded.as_deref().and_then(HlsKind::of) else {
+    let Some(decoded) = percent_decode(relative) else {
         return not_found();
     };
-    let decoded = decoded.unwrap_or_default();
+    let Some(kind) = HlsKind::of(&decoded) else {
+        return not_found();
+    };
+    let playlist = kind == HlsKind::Playlist;
+    if playlist && files.playlists.watching() {
+        return live_playlist(&files, &decoded, &parts).await;
+    }
     match files.files.fetch(&decoded).await {
         Ok(Fetched::Memory { data, etag }) => {
-            return from_memory(request.headers(), data, etag, kind);
+            files.requests.count(&decoded, playlist);
+            return from_memory(&parts.headers, data, etag, kind);
         }
         Ok(Fetched::Large) => {}
         Ok(Fetched::Dir) => return not_found(),
@@ -131,7 +165,7 @@ async fn serve_file(files: HlsFiles, request: Request) -> Response {
     let Ok(uri) = relative.parse::<Uri>() else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let (mut parts, body) = request.into_parts();
+    files.requests.count(&decoded, playlist);
     parts.uri = uri;
     let request = Request::from_parts(parts, body);
     let mut serve = files.serve.clone();
@@ -140,6 +174,35 @@ async fn serve_file(files: HlsFiles, request: Request) -> Response {
         Err(error) => return error_response(&error),
     };
     with_hls_headers(response, kind)
+}
+
+/// A live playlist from memory: at once, or (`?_HLS_msn=N`) as soon as it
+/// lists segment N.
+async fn live_playlist(files: &HlsFiles, relative: &str, request: &Parts) -> Response {
+    let answer = match playlists::blocking_directive(request.uri.query()) {
+        Ok(None) => files
+            .playlists
+            .current(relative)
+            .await
+            .map(|found| found.map(Blocked::Ready)),
+        Ok(Some(msn)) => files.playlists.blocking(relative, msn).await,
+        Err(()) => return refused(StatusCode::BAD_REQUEST),
+    };
+    match answer {
+        Ok(Some(Blocked::Ready(version))) => {
+            files.requests.count(relative, true);
+            from_memory(
+                &request.headers,
+                version.body.clone(),
+                version.etag.clone(),
+                HlsKind::Playlist,
+            )
+        }
+        Ok(Some(Blocked::TooFarAhead)) => refused(StatusCode::BAD_REQUEST),
+        Ok(Some(Blocked::TimedOut)) => refused(StatusCode::SERVICE_UNAVAILABLE),
+        Ok(Some(Blocked::Gone)) | Ok(None) => not_found(),
+        Err(error) => error_response(&error),
+    }
 }
 
 fn with_hls_headers(mut response: Response, kind: HlsKind) -> Response {
@@ -240,8 +303,13 @@ fn parse_range(value: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
 }
 
 fn not_found() -> Response {
+    refused(StatusCode::NOT_FOUND)
+}
+
+/// An answer without a body that no cache may keep.
+fn refused(status: StatusCode) -> Response {
     (
-        StatusCode::NOT_FOUND,
+        status,
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
     )
         .into_response()
@@ -263,7 +331,10 @@ fn error_response(error: &std::io::Error) -> Response {
 }
 
 /// Decodes `%XX` escapes; `None` when the result is not UTF-8.
-pub(crate) fn percent_decode(text: &str) -> Option<String> {
+pub(crate) fn percent_decode(text: &str) -> Option<Cow<'_, str>> {
+    if !text.contains('%') {
+        return Some(Cow::Borrowed(text));
+    }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -279,7 +350,7 @@ pub(crate) fn percent_decode(text: &str) -> Option<String> {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 #[cfg(test)]
@@ -323,5 +394,9 @@ mod tests {
         assert_eq!(percent_decode("/100%").as_deref(), Some("/100%"));
         assert_eq!(percent_decode("/%zz%4").as_deref(), Some("/%zz%4"));
         assert_eq!(percent_decode("/%ff"), None);
+        assert!(matches!(
+            percent_decode("/plain"),
+            Some(Cow::Borrowed("/plain"))
+        ));
     }
 }

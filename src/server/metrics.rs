@@ -9,7 +9,7 @@ use super::access::Operator;
 use super::{AppState, Traffic};
 use crate::engine::{Snapshot, StreamSnapshot, StreamState};
 use axum::body::{Body, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -115,7 +115,9 @@ fn count_body(response: Response, head: bool, traffic: Arc<Traffic>) -> Response
 /// `GET /metrics`, for operator addresses only.
 pub(crate) async fn metrics(_: Operator, State(state): State<AppState>) -> Response {
     let snapshot = state.engine.snapshot();
-    let text = render(&snapshot, &state.traffic);
+    let mut text = render(&snapshot, &state.traffic);
+    let hls = super::hls::HlsFiles::from_ref(&state);
+    hls.requests.render(&mut text, label);
     (
         [(
             header::CONTENT_TYPE,

@@ -12,11 +12,15 @@ mod confined;
 mod cors;
 mod etag;
 mod events;
+mod file_cache;
 mod hls;
 mod listener;
 mod metrics;
+mod origin;
 mod pages;
+mod playlists;
 mod screen_reports;
+mod time;
 
 pub use screen_reports::{MAX_BODY_BYTES as MAX_REPORT_BYTES, REPORT_BURST, REPORTS_PER_SECOND};
 
@@ -292,6 +296,7 @@ fn router(state: AppState) -> Router {
         .route("/api/watch/{*stream}", get(api::watch))
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))
+        .route("/time", get(time::now))
         .route("/hls/{*path}", get(hls::serve).options(cors::preflight))
         .route(
             "/assets/{*path}",

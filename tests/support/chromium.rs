@@ -1,16 +1,18 @@
 //! A real browser for the tests: headless Debian chromium driven over
 //! WebDriver by chromedriver (fresh profile, no network beyond loopback),
-//! and onair (engine and HTTP server) on a temp config for it to open.
+//! onair (engine and HTTP server) on a temp config for it to open, and
+//! the player's state as the page exposes it.
 //!
 //! Without `chromium` and `chromium-driver` a test fails and says what to
 //! install; it never passes silently.
 #![allow(dead_code)]
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use onair::engine::{Command, Engine, EngineOptions, EngineTask};
 use onair::server::{self, Server};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -49,8 +51,65 @@ fn find(candidates: &[&str]) -> Option<PathBuf> {
         .find_map(|p| onair::engine::find_program(&p))
 }
 
+/// A Chrome DevTools command sent through chromedriver.
+#[derive(Debug)]
+struct DevTools {
+    command: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.command, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// A script that runs in every page before the page's own scripts: it
+/// moves this browser's clock by `shift_ms` (`Date`, `Date.now`,
+/// `performance.now`), like a TV whose clock is off, and keeps the true
+/// clock for the test as `window.__onairTestTrueNow()` (the player never
+/// reads it).
+pub fn clock_shift_script(shift_ms: i64) -> String {
+    format!(
+        r#"(() => {{
+  const shift = {shift_ms};
+  const RealDate = Date;
+  const realNow = RealDate.now.bind(RealDate);
+  const realPerformanceNow = performance.now.bind(performance);
+  Object.defineProperty(window, '__onairTestTrueNow', {{ value: realNow }});
+  if (shift === 0) return;
+  class ShiftedDate extends RealDate {{
+    constructor(...args) {{
+      if (args.length === 0) super(realNow() + shift); else super(...args);
+    }}
+    static now() {{ return realNow() + shift; }}
+  }}
+  window.Date = ShiftedDate;
+  performance.now = () => realPerformanceNow() + shift;
+}})();"#
+    )
+}
+
 /// Starts chromedriver on a free port and a chromium session through it.
 pub async fn open_browser() -> (Driver, Client) {
+    open_browser_with(None).await
+}
+
+/// Like [`open_browser`], with a script run in every page before its own
+/// (see [`clock_shift_script`]).
+pub async fn open_browser_with(init_script: Option<&str>) -> (Driver, Client) {
     let chromium = find(&["chromium", "chromium-browser", "google-chrome"]).unwrap_or_else(|| {
         panic!("chromium is not installed: `apt-get install chromium chromium-driver` (the browser test needs both)")
     });
@@ -110,6 +169,15 @@ pub async fn open_browser() -> (Driver, Client) {
         .await
         .expect("a chromium session within 60 s")
         .unwrap_or_else(|e| panic!("cannot open a chromium session: {e}"));
+    if let Some(script) = init_script {
+        client
+            .issue_cmd(DevTools {
+                command: "Page.addScriptToEvaluateOnNewDocument",
+                params: json!({ "source": script }),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("cannot add the page script: {e}"));
+    }
     (driver, client)
 }
 
@@ -152,4 +220,81 @@ impl Onair {
         self.engine.send(Command::Shutdown);
         let _ = tokio::time::timeout(Duration::from_secs(15), self.task.wait()).await;
     }
+}
+
+/// What the player exposes, read in one round trip. `trueLatency` is the
+/// machine's true clock (onair's) minus the PROGRAM-DATE-TIME on screen.
+const PLAYER_STATE: &str = r#"
+const o = window.onair || {};
+const v = document.getElementById('onair-video');
+const slate = document.getElementById(o.slateId || 'onair-slate');
+const text = (id) => { const e = document.getElementById(id); return e ? e.textContent : null; };
+const date = o.hls ? o.hls.playingDate : null;
+const trueNow = window.__onairTestTrueNow || Date.now;
+return {
+  state: o.state || null,
+  time: v ? v.currentTime : null,
+  paused: v ? v.paused : null,
+  rate: v ? v.playbackRate : null,
+  slateShown: !!o.slateShown,
+  slateVisible: !!slate && !slate.hidden && getComputedStyle(slate).display !== 'none',
+  slateCount: o.slateCount || 0,
+  lastFatal: o.lastFatal || null,
+  fatalCount: o.fatalCount || 0,
+  latency: o.latency,
+  trueLatency: date ? (trueNow() - date.getTime()) / 1000 : null,
+  targetDelay: o.targetDelay,
+  jumps: o.steering ? o.steering.jumps : null,
+  clockOffset: window.onairClock ? window.onairClock.offsetMs : null,
+  clockRtt: window.onairClock ? window.onairClock.rttMs : null,
+  stalls: o.stalls || 0,
+  profile: o.view && o.view.stream ? o.view.stream.profile : null,
+  banner: text('onair-banner'),
+  ticker: text('onair-ticker'),
+  clock: text('onair-clock'),
+  logo: document.getElementById('onair-logo') ? document.getElementById('onair-logo').getAttribute('src') : null,
+  liveSync: o.config ? o.config.liveSyncDuration : null,
+};
+"#;
+
+pub async fn player_state(client: &Client) -> Value {
+    client
+        .execute(PLAYER_STATE, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("cannot read the player's state: {e}"))
+}
+
+/// Polls the player until `check` holds, or fails with the last state seen.
+pub async fn wait_player(
+    client: &Client,
+    within: Duration,
+    what: &str,
+    mut check: impl FnMut(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let state = player_state(client).await;
+        if check(&state) {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}; player state: {state:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub fn time_of(state: &Value) -> f64 {
+    state["time"].as_f64().unwrap_or(0.0)
+}
+
+/// Waits until playback has moved on by `by` seconds of media from now.
+pub async fn wait_advancing(client: &Client, within: Duration, by: f64, what: &str) -> Value {
+    let start = wait_player(client, within, what, |s| s["time"].as_f64().is_some()).await;
+    let from = time_of(&start);
+    wait_player(client, within, what, |s| {
+        time_of(s) >= from + by && s["paused"] == false
+    })
+    .await
 }

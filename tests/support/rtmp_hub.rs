@@ -28,14 +28,21 @@ const INSTALL: &str = "install them with `apt-get install nginx-light libnginx-m
 
 /// The nginx binary, or a panic that says what to install.
 pub fn require_nginx_rtmp() -> PathBuf {
-    let nginx = find_in_path("nginx")
-        .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()))
-        .unwrap_or_else(|| panic!("nginx is not installed: the restream tests need nginx with the RTMP module; {INSTALL}"));
+    let nginx = require_nginx();
     assert!(
         Path::new(RTMP_MODULE).exists(),
         "the nginx RTMP module is missing ({RTMP_MODULE}): {INSTALL}"
     );
     nginx
+}
+
+/// The nginx binary (any build), or a panic that says what to install.
+pub fn require_nginx() -> PathBuf {
+    find_in_path("nginx")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()))
+        .unwrap_or_else(|| {
+            panic!("nginx is not installed: these tests run a real nginx; {INSTALL}")
+        })
 }
 
 fn find_in_path(program: &str) -> Option<PathBuf> {
@@ -106,20 +113,26 @@ pub fn render_config(dir: &Path, port: u16) -> String {
         ),
         ("listen ", format!("listen 127.0.0.1:{port};")),
     ] {
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|l| l.trim_start().starts_with(directive))
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "assets/nginx-rtmp.conf should have exactly one `{directive}` line"
-        );
-        let line = lines[0].to_string();
-        let indent = &line[..line.len() - line.trim_start().len()];
-        text = text.replace(&line, &format!("{indent}{replacement}"));
+        text = replace_directive(&text, directive, &replacement, "assets/nginx-rtmp.conf");
     }
     text
+}
+
+/// `text` with its one line starting with `directive` replaced (keeping the
+/// indentation); panics unless there is exactly one such line in `file`.
+pub fn replace_directive(text: &str, directive: &str, replacement: &str, file: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(directive))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{file} should have exactly one `{directive}` line"
+    );
+    let line = lines[0].to_string();
+    let indent = &line[..line.len() - line.trim_start().len()];
+    text.replace(&line, &format!("{indent}{replacement}"))
 }
 
 /// One nginx-rtmp server on 127.0.0.1, stream URLs `rtmp://127.0.0.1:PORT/live/NAME`.
@@ -135,12 +148,23 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx in `parent/label/` on a free port and waits until it accepts connections.
     pub fn start(parent: &Path, label: &str) -> Nginx {
-        let binary = require_nginx_rtmp();
+        require_nginx_rtmp();
+        Nginx::start_config(parent, label, render_config)
+    }
+
+    /// Starts nginx in `parent/label/` from any configuration, rendered for
+    /// that directory and a free port, and waits until it accepts connections.
+    pub fn start_config(
+        parent: &Path,
+        label: &str,
+        render: impl Fn(&Path, u16) -> String,
+    ) -> Nginx {
+        let binary = require_nginx();
         let dir = parent.join(label);
         std::fs::create_dir_all(&dir).expect("cannot create the nginx directory");
         let port = free_port();
         let conf = dir.join("nginx.conf");
-        std::fs::write(&conf, render_config(&dir, port)).expect("cannot write nginx.conf");
+        std::fs::write(&conf, render(&dir, port)).expect("cannot write nginx.conf");
         let mut nginx = Nginx {
             binary,
             dir,
