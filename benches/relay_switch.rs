@@ -111,6 +111,7 @@ async fn encode_clip(name: &str, format: &FeedFormat) -> anyhow::Result<(Clip, f
         &SlateSource::Card(name.into()),
         format,
         true,
+        1.0,
     );
     let started = Instant::now();
     let out = Command::new(&argv[0])

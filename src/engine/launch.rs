@@ -104,6 +104,7 @@ pub(crate) fn group_launch(
         .find(|r| writes_hls(r))
         .map(|r| config.stream_hls_dir(&r.name));
     Some(GroupLaunch {
+        keyframe_seconds: config.profiles.get(ingest.spec.profile).gop_seconds,
         segments,
         with_audio: ingest.spec.audio != crate::config::AudioMode::None,
         ffmpeg: config.server.ffmpeg.clone(),

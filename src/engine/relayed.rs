@@ -40,6 +40,8 @@ pub(crate) struct GroupLaunch {
     pub ffmpeg: PathBuf,
     /// The stream keeps audio: a slate assumed before any probe has sound.
     pub with_audio: bool,
+    /// The keyframe interval of the stream's profile, for the slate.
+    pub keyframe_seconds: f64,
 }
 
 /// What the engine tells a group.
@@ -416,6 +418,7 @@ impl GroupTask {
             &self.launch.slate,
             &format,
             self.text_ok,
+            self.launch.keyframe_seconds,
         );
         let with_text = self.text_ok && matches!(self.launch.slate, SlateSource::Card(_));
         self.update(|s| s.clip = ClipState::Encoding);

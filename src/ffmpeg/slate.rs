@@ -61,6 +61,7 @@ pub fn clip_command(
     source: &SlateSource,
     format: &FeedFormat,
     with_text: bool,
+    keyframe_seconds: f64,
 ) -> Vec<String> {
     let mut a = vec![ffmpeg.display().to_string()];
     a.extend(strings(&[
@@ -106,7 +107,7 @@ pub fn clip_command(
         a.extend(strings(&["-map", "1:a:0"]));
     }
     a.extend(strings(&["-t", &seconds.to_string()]));
-    video_encoder(&mut a, &video);
+    video_encoder(&mut a, &video, keyframe_seconds);
     if let Some(audio) = &format.audio {
         let encoder = match audio.codec.as_str() {
             "mp2" => "mp2",
@@ -158,10 +159,11 @@ fn picture_filter(source: &SlateSource, video: &VideoFormat, with_text: bool) ->
 }
 
 /// The encoder that reproduces the live video's codec, profile and level,
-/// with a keyframe every second.
-fn video_encoder(a: &mut Vec<String>, video: &VideoFormat) {
+/// with a keyframe every `keyframe_seconds` (the stream profile's GOP, so
+/// HLS segments keep their length on the slate).
+fn video_encoder(a: &mut Vec<String>, video: &VideoFormat, keyframe_seconds: f64) {
     let gop = super::probe::parse_rate(&video.frame_rate)
-        .map_or(25, |f| f.round().max(1.0) as u32)
+        .map_or(25, |f| (f * keyframe_seconds).round().max(1.0) as u32)
         .to_string();
     let profile = video.profile.as_deref().unwrap_or("");
     match video.codec.as_str() {
@@ -249,6 +251,7 @@ mod tests {
             &SlateSource::Card("cam1".into()),
             &format(),
             true,
+            1.0,
         );
         assert!(has(
             &argv,
@@ -281,6 +284,7 @@ mod tests {
             &SlateSource::Card("cam1".into()),
             &f,
             false,
+            1.0,
         );
         let vf = &argv[argv.iter().position(|a| a == "-vf").expect("-vf") + 1];
         assert!(!vf.contains("drawtext"), "{vf}");
@@ -296,13 +300,13 @@ mod tests {
     fn pictures_and_videos_are_fitted_to_the_live_picture() {
         let picture = SlateSource::file(Path::new("/srv/slate.PNG"));
         assert_eq!(picture, SlateSource::Image(PathBuf::from("/srv/slate.PNG")));
-        let argv = clip_command(Path::new("ffmpeg"), &picture, &format(), true);
+        let argv = clip_command(Path::new("ffmpeg"), &picture, &format(), true, 1.0);
         assert!(has(&argv, ["-loop", "1"]));
         let vf = &argv[argv.iter().position(|a| a == "-vf").expect("-vf") + 1];
         assert!(vf.starts_with("scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720"));
 
         let video = SlateSource::file(Path::new("/srv/break.mp4"));
-        let argv = clip_command(Path::new("ffmpeg"), &video, &format(), true);
+        let argv = clip_command(Path::new("ffmpeg"), &video, &format(), true, 1.0);
         assert!(has(&argv, ["-i", "/srv/break.mp4"]));
         assert!(has(&argv, ["-t", "30"]));
     }
@@ -320,6 +324,7 @@ mod tests {
             &SlateSource::Card("cam".into()),
             &f,
             true,
+            1.0,
         );
         assert!(has(&argv, ["-c:v", "libx265"]));
         assert!(has(&argv, ["-profile:v", "main10"]));
