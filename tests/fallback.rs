@@ -96,8 +96,8 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
     // Copy mode all through: the source's H.264 and AAC are never re-encoded.
     let onair = Onair::start(&format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nstall_timeout = 4\n\n\
-         [[stream]]\nname = \"screen\"\ninput = \"{hub}\"\nprofile = \"low-latency\"\naudio = \"copy\"\n\n\
-         [[stream]]\nname = \"program\"\ninput = \"{hub}\"\naudio = \"copy\"\noutput = \"{platform}\"\n\n\
+         [[stream]]\nname = \"screen\"\ninput = \"{hub}\"\nprofile = \"low-latency\"\nvideo = \"copy\"\naudio = \"copy\"\n\n\
+         [[stream]]\nname = \"program\"\ninput = \"{hub}\"\nvideo = \"copy\"\naudio = \"copy\"\noutput = \"{platform}\"\n\n\
          [[screen]]\nname = \"foyer\"\nstream = \"screen\"\n",
         hub = hub.url("program"),
         platform = platform.url("show"),
@@ -152,15 +152,20 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
         "slate on the air {:?} after the encoder died",
         died.elapsed()
     );
-    let StreamState::Fallback { reason, forced, .. } = &lost.stream("program").expect("row").state
-    else {
+    let StreamState::Fallback { forced, .. } = &lost.stream("program").expect("row").state else {
         unreachable!("waited for fallback")
     };
     assert!(!forced);
-    assert!(
-        reason.starts_with("source"),
-        "the source's error is said: {reason}"
-    );
+    // Its reason is the source's own error, once the ingest has said it.
+    let said = wait_for(engine, Duration::from_secs(10), "the source's error", |s| {
+        matches!(
+            &s.stream("program").map(|r| &r.state),
+            Some(StreamState::Fallback { reason, .. })
+                if reason.starts_with("source: ") && reason.contains("No such stream")
+        )
+    })
+    .await;
+    assert_eq!(state(&said, "program"), "fallback");
 
     let hls = onair.dir.path().join("hls").join("screen");
     let mut segments = vec![(died.elapsed(), last_segment(&hls))];
@@ -221,10 +226,16 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
             .stream(name)
             .and_then(|r| r.fallback.clone())
             .expect("fallback");
+        let log: Vec<String> = engine
+            .log_since(0)
+            .iter()
+            .filter(|e| e.stream.as_deref() == Some(name))
+            .map(|e| e.text.clone())
+            .collect();
         assert_eq!(
             f.fallbacks,
             before + 1,
-            "{name}: one fallback for the outage: {f:?}"
+            "{name}: one fallback for the outage: {f:?}\n{log:#?}"
         );
         assert!(f.slate_seconds_total > 5.0, "{name}: {f:?}");
     }

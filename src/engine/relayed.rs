@@ -341,6 +341,8 @@ impl GroupTask {
             .map(|s| (s.on_air, s.on_air_since, s.forced))
             .unwrap_or((None, None, false));
         match feed {
+            // A new clip for the slate already on the air is no new fallback.
+            Feed::Slate if previous == Some(Feed::Slate) => {}
             Feed::Slate => {
                 let text = if forced {
                     "slate on the air (bumper)".to_string()
