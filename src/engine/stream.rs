@@ -664,7 +664,7 @@ impl StreamTask {
             self.journal.record(
                 Level::Info,
                 Some(&self.name),
-                format!("restarting to {}", handling.label),
+                format!("restarting with video {}", handling.label),
             );
         }
         self.update(|s| {
