@@ -129,7 +129,7 @@ async fn time_to_a_playing_screen() {
     }
     let (copy, auto, upfront, probe) = (median(copy), median(auto), median(upfront), median(probe));
     println!(
-        "start to playing screen, median of {} runs (640x360 25 fps, low-latency):",
+        "start to playing screen, median of {} runs (640x360 25 fps, keyframes every {KEYFRAME} s, low-latency):",
         runs()
     );
     println!("  H.264 camera, auto (copies):                    {copy:.2} s");
