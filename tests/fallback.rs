@@ -167,6 +167,35 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
     .await;
     assert_eq!(state(&said, "program"), "fallback");
 
+    // The operator's HTTP views say it too.
+    let metrics = get_text(&onair, "/metrics").await;
+    assert!(
+        metrics.contains("onair_stream_state{stream=\"program\",state=\"fallback\"} 1")
+            && metrics.contains(&format!(
+                "onair_stream_fallbacks_total{{stream=\"program\"}} {}",
+                fallbacks_before[1] + 1
+            ))
+            && metrics.contains("onair_stream_slate_seconds{stream=\"program\"} "),
+        "{metrics}"
+    );
+    let api: serde_json::Value =
+        serde_json::from_str(&get_text(&onair, "/api/streams").await).expect("JSON");
+    let row = api["streams"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == "program"))
+        .unwrap_or_else(|| panic!("no program row: {api}"));
+    assert_eq!(row["state"], "fallback", "{row}");
+    assert_eq!(row["forced"], false, "{row}");
+    assert_eq!(row["fallback"]["on_air"], "slate", "{row}");
+    let roles: Vec<&str> = row["processes"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p["role"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        roles.contains(&"ingest") && roles.contains(&"output"),
+        "{row}"
+    );
+
     let hls = onair.dir.path().join("hls").join("screen");
     let mut segments = vec![(died.elapsed(), last_segment(&hls))];
     let mut probed_during = None;
@@ -448,4 +477,93 @@ fn a_slate_that_is_not_a_file_is_refused_at_its_place() {
     );
     assert!(loaded.streams[0].fallback);
     assert!(!loaded.streams[1].fallback);
+}
+
+async fn get_text(onair: &Onair, path: &str) -> String {
+    let url = onair.url(path);
+    tokio::task::spawn_blocking(move || {
+        ureq::get(&url)
+            .call()
+            .expect("GET")
+            .body_mut()
+            .read_to_string()
+            .expect("body")
+    })
+    .await
+    .expect("join")
+}
+
+/// Writes a one-colour picture or video file with FFmpeg.
+fn colour_file(path: &Path, colour: &str, video: bool) {
+    let mut ffmpeg = std::process::Command::new("ffmpeg");
+    ffmpeg.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]);
+    if video {
+        ffmpeg.args(["-i", &format!("color=c={colour}:s=160x90:r=10:d=1")]);
+        ffmpeg.args(["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    } else {
+        ffmpeg.args(["-i", &format!("color=c={colour}:s=160x90")]);
+        ffmpeg.args(["-frames:v", "1"]);
+    }
+    let status = ffmpeg.arg(path).status().expect("run ffmpeg");
+    assert!(status.success(), "cannot write {}", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_or_a_video_file_is_the_slate_when_configured() {
+    let config = TempConfig::new("");
+    colour_file(&config.dir.path().join("red.png"), "red", false);
+    colour_file(&config.dir.path().join("green.mp4"), "green", true);
+    std::fs::write(
+        &config.path,
+        config_text(&format!(
+            "{}slate = \"red.png\"\n\n{}slate = \"green.mp4\"\n",
+            lavfi_stream("picture", "low-latency", true),
+            lavfi_stream("video", "low-latency", true)
+        )),
+    )
+    .expect("write config");
+    let (engine, task) =
+        Engine::start(config.load(), EngineOptions { write_back: false }).expect("engine starts");
+    wait_for(
+        &engine,
+        Duration::from_secs(60),
+        "live, with both slates ready",
+        |s| {
+            ["picture", "video"].iter().all(|n| {
+                state(s, n) == "running"
+                    && s.stream(n)
+                        .and_then(|r| r.fallback.as_ref())
+                        .is_some_and(|f| f.clip.contains("loop"))
+            })
+        },
+    )
+    .await;
+    for stream in ["picture", "video"] {
+        engine.send(Command::Bumper {
+            stream: stream.into(),
+            on: true,
+        });
+    }
+    let red = |[r, g, b]: [u8; 3]| r > 180 && g < 60 && b < 60;
+    let green = |[r, g, b]: [u8; 3]| g > 90 && r < 60 && b < 60;
+    for (stream, looks_right) in [
+        ("picture", &red as &dyn Fn([u8; 3]) -> bool),
+        ("video", &green),
+    ] {
+        let dir = config.hls(stream);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let colour = newest_picture_colour(&dir);
+            if colour.is_some_and(looks_right) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{stream}: its slate never reached the segments (last colour {colour:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    engine.send(Command::Shutdown);
+    task.wait().await;
 }
