@@ -320,8 +320,8 @@ async fn only_time_with_progress_resets_the_restart_delay() {
     // attempt 2, not a reset.
     let frozen = running(&engine, Some(first)).await;
     kill(frozen, libc::SIGSTOP);
-    let s = wait_for(&engine, Duration::from_secs(20), "the stall", |_| {
-        delays(&engine, "cam").len() == 2
+    let s = wait_for(&engine, Duration::from_secs(20), "the stall", |s| {
+        delays(&engine, "cam").len() == 2 && stream(s, "cam").stalls >= 1
     })
     .await;
     assert_eq!(delays(&engine, "cam"), ["0.5 s", "1.0 s"]);

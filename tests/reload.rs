@@ -231,11 +231,14 @@ async fn a_key_toggle_changes_the_file_by_exactly_that_value() {
         &engine,
         Duration::from_secs(5),
         "the reload of our own write",
-        |_| {
-            engine
-                .log_since(0)
-                .iter()
-                .any(|e| e.text == "streams.toml reloaded: no change")
+        // A snapshot taken after that reload (log_seq) and after beta's
+        // FFmpeg finished its graceful stop (which takes longer under load).
+        |s| {
+            stream(s, "beta").state.label() == "stopped"
+                && engine
+                    .log_since(0)
+                    .iter()
+                    .any(|e| e.text == "streams.toml reloaded: no change" && e.seq <= s.log_seq)
         },
     )
     .await;
@@ -503,17 +506,18 @@ async fn a_change_the_disk_refuses_is_kept_in_force_and_written_once_it_can_be()
     assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
 
     // A reload while the disk still refuses: the change stays in force.
-    let reloads = || {
+    // Reloads a snapshot has seen (entries up to its log_seq).
+    let reloads = |s: &Snapshot| {
         engine
             .log_since(0)
             .iter()
-            .filter(|e| e.text.starts_with("streams.toml reloaded"))
+            .filter(|e| e.text.starts_with("streams.toml reloaded") && e.seq <= s.log_seq)
             .count()
     };
-    let before = reloads();
+    let before = reloads(&engine.snapshot());
     engine.send(Command::Reload);
-    let s = wait_for(&engine, Duration::from_secs(10), "a reload", |_| {
-        reloads() > before
+    let s = wait_for(&engine, Duration::from_secs(10), "a reload", |s| {
+        reloads(s) > before
     })
     .await;
     assert_eq!(s.config.pending_writes, kept);
