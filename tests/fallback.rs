@@ -43,6 +43,15 @@ fn output_pid(s: &Snapshot, name: &str) -> Option<u32> {
         .and_then(|p| p.pid)
 }
 
+/// The PID of a stream's ingest FFmpeg (the one reading the source).
+fn ingest_pid(s: &Snapshot, name: &str) -> Option<u32> {
+    s.stream(name)?
+        .processes
+        .iter()
+        .find(|p| p.role == onair::engine::ProcessRole::Ingest)
+        .and_then(|p| p.pid)
+}
+
 /// The highest segment number in a stream's playlist.
 fn last_segment(dir: &Path) -> Option<u64> {
     let playlist = std::fs::read_to_string(dir.join("index.m3u8")).ok()?;
@@ -318,7 +327,7 @@ fn is_card([r, g, b]: [u8; 3]) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_bumper_puts_the_slate_on_the_air_and_takes_it_off() {
+async fn the_bumper_or_a_frozen_source_puts_the_slate_on_and_live_comes_back() {
     let config = TempConfig::new(&config_text(&lavfi_stream("cam", "low-latency", true)));
     let (engine, task) =
         Engine::start(config.load(), EngineOptions { write_back: false }).expect("engine starts");
@@ -382,6 +391,43 @@ async fn the_bumper_puts_the_slate_on_the_air_and_takes_it_off() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+
+    // A source that freezes (its ingest stops making progress) is lost too:
+    // the slate stands in until the watchdog's new ingest delivers.
+    let ingest = ingest_pid(&back, "cam").expect("the ingest's pid");
+    kill(ingest, libc::SIGSTOP);
+    let frozen = wait_for(
+        &engine,
+        Duration::from_secs(20),
+        "the slate for a frozen source",
+        |s| state(s, "cam") == "fallback" && on_air(s, "cam") == "slate",
+    )
+    .await;
+    assert!(
+        matches!(
+            frozen.stream("cam").map(|r| &r.state),
+            Some(StreamState::Fallback { forced: false, .. })
+        ),
+        "{:?}",
+        frozen.stream("cam")
+    );
+    let again = wait_for(
+        &engine,
+        Duration::from_secs(40),
+        "live from a new ingest",
+        |s| {
+            state(s, "cam") == "running"
+                && on_air(s, "cam") == "live"
+                && ingest_pid(s, "cam").is_some_and(|p| p != ingest)
+        },
+    )
+    .await;
+    assert_eq!(
+        output_pid(&again, "cam"),
+        output,
+        "the output was restarted"
+    );
+    assert!(!alive(ingest), "the frozen ingest was not killed");
     engine.send(Command::Shutdown);
     task.wait().await;
 }

@@ -124,8 +124,8 @@ fn with_group(snapshot: &mut StreamSnapshot, output: &StreamStatus, group: &Grou
         snapshot.processes.push(ProcessSnapshot {
             role: ProcessRole::Slate,
             pid: Some(pid),
-            cpu_percent: None,
-            rss_bytes: None,
+            cpu_percent: relay.encoder_usage.map(|(cpu, _)| cpu),
+            rss_bytes: relay.encoder_usage.map(|(_, rss)| rss),
             state: "encoding".into(),
         });
     }

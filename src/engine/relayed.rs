@@ -78,6 +78,8 @@ pub(crate) struct RelayState {
     pub clip: ClipState,
     /// The slate encoder's PID while it runs.
     pub encoder_pid: Option<u32>,
+    /// The slate encoder's CPU (percent of a core) and RSS, as last sampled.
+    pub encoder_usage: Option<(f32, u64)>,
 }
 
 /// What a row reads from its stream's group when a snapshot is taken.

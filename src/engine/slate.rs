@@ -83,6 +83,7 @@ pub(crate) async fn run_encoder(
     let output = tokio::time::timeout(ENCODE_LIMIT, child.wait_with_output()).await;
     if let Ok(mut s) = state.lock() {
         s.encoder_pid = None;
+        s.encoder_usage = None;
     }
     let output = match output {
         Ok(Ok(output)) => output,
