@@ -276,6 +276,15 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
             "{name}: one fallback for the outage: {f:?}\n{log:#?}"
         );
         assert!(f.slate_seconds_total > 5.0, "{name}: {f:?}");
+        // The operator's log tells the story.
+        assert!(
+            log.iter()
+                .any(|l| l.starts_with("fallback: slate on the air, the outputs stay up ("))
+                && log
+                    .iter()
+                    .any(|l| l.starts_with("live again on a keyframe after ")),
+            "{name}: {log:#?}"
+        );
     }
     assert_eq!(
         publishes(&platform, "show"),
