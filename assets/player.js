@@ -114,16 +114,36 @@
     }
   }
 
-  /** The PROGRAM-DATE-TIME (ms) of the frame on screen, or null. */
+  /**
+   * The PROGRAM-DATE-TIME (ms) of the frame on screen, or null: the date of
+   * the segment that holds the playback position, plus the position within
+   * it. Every screen maps a position to the same date at every moment
+   * (hls.js's own `playingDate` follows the segment it last switched to).
+   */
   function programDate() {
-    var date = onair.hls ? onair.hls.playingDate : null;
-    if (!date && !onair.hls && video.getStartDate) {
+    var hls = onair.hls;
+    var time = video.currentTime;
+    if (hls) {
+      var details = hls.latestLevelDetails;
+      var fragments = (details && details.fragments) || [];
+      for (var i = fragments.length - 1; i >= 0; i--) {
+        var fragment = fragments[i];
+        if (fragment.start <= time) {
+          var date = fragment.programDateTime;
+          return date === null || date === undefined ? null : date + (time - fragment.start) * 1000;
+        }
+      }
+      var playing = hls.playingDate;
+      return playing ? playing.getTime() : null;
+    }
+    if (video.getStartDate) {
       // Native HLS (Safari): the playlist's date at time 0, plus the position.
       var start = video.getStartDate().getTime();
-      date = isFinite(start) ? new Date(start + video.currentTime * 1000) : null;
+      return isFinite(start) ? start + time * 1000 : null;
     }
-    return date ? date.getTime() : null;
+    return null;
   }
+
 
   var current = null; // { key, stream, generation }
   var attempt = 0; // increases with every start; stale callbacks compare it

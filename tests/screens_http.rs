@@ -3,54 +3,31 @@
 //! playlists the way FFmpeg does, a temp file renamed over `index.m3u8`),
 //! onair's clock, and a new `screen_delay` reaching open screens.
 
+#[path = "support/chromium.rs"]
+mod chromium;
 mod common;
 
-use common::{LAVFI, TempConfig};
-use onair::engine::{Command, Engine, EngineOptions, EngineTask};
-use onair::server::{self, Server};
+use chromium::Onair;
+use common::LAVFI;
+use onair::engine::Command;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-struct Onair {
-    config: TempConfig,
-    engine: Engine,
-    task: EngineTask,
-    server: Server,
+/// onair with one stream that is switched off: the test is its FFmpeg.
+async fn start() -> Onair {
+    let onair = Onair::start(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[stream]]\nname = \"cam\"\ninput = \"lavfi:testsrc2\"\nenabled = false\n",
+    )
+    .await;
+    std::fs::create_dir_all(cam_dir(&onair)).expect("stream dir");
+    onair
 }
 
-impl Onair {
-    /// onair with one stream that is switched off: the test is its FFmpeg.
-    async fn start() -> Onair {
-        let config = TempConfig::new(
-            "[server]\nlisten = \"127.0.0.1:0\"\n\n\
-             [[stream]]\nname = \"cam\"\ninput = \"lavfi:testsrc2\"\nenabled = false\n",
-        );
-        std::fs::create_dir_all(config.hls("cam")).expect("stream dir");
-        let (engine, task) = Engine::start(config.load(), EngineOptions { write_back: false })
-            .expect("engine starts");
-        let server = server::start(engine.clone()).await.expect("server starts");
-        Onair {
-            config,
-            engine,
-            task,
-            server,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.local_addr())
-    }
-
-    fn dir(&self) -> PathBuf {
-        self.config.hls("cam")
-    }
-
-    async fn stop(self) {
-        self.server.shutdown().await;
-        self.engine.send(Command::Shutdown);
-        let _ = tokio::time::timeout(Duration::from_secs(15), self.task.wait()).await;
-    }
+/// Where the stream's playlist and segments go.
+fn cam_dir(onair: &Onair) -> PathBuf {
+    onair.dir.path().join("hls").join("cam")
 }
 
 /// A live playlist of segments `first..=last`, 1 s each.
@@ -115,32 +92,40 @@ async fn wait_served(onair: &Onair, n: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_playlist_is_served_at_once_with_blocking_reload_offered() {
-    let onair = Onair::start().await;
-    publish(&onair.dir(), &playlist(1, 3, false));
+    let onair = start().await;
+    publish(&cam_dir(&onair), &playlist(1, 3, false));
     let first = wait_served(&onair, 3).await;
     assert!(
         first.contains("#EXT-X-TARGETDURATION:1\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n"),
         "{first}"
     );
     for n in 4..=6 {
-        publish(&onair.dir(), &playlist(n - 2, n, false));
+        publish(&cam_dir(&onair), &playlist(n - 2, n, false));
         wait_served(&onair, n).await;
     }
     // Written in place rather than renamed: seen once the writer closes it.
-    std::fs::write(onair.dir().join("index.m3u8"), playlist(5, 7, true)).expect("write");
+    std::fs::write(cam_dir(&onair).join("index.m3u8"), playlist(5, 7, true)).expect("write");
     let ended = wait_served(&onair, 7).await;
     assert!(ended.ends_with("#EXT-X-ENDLIST\n"), "{ended}");
     assert!(
         !ended.contains("SERVER-CONTROL"),
         "an ended playlist offers no blocking"
     );
+
+    // hls_dir itself removed and made again: what is served follows.
+    let root = cam_dir(&onair).parent().expect("hls_dir").to_path_buf();
+    std::fs::remove_dir_all(&root).expect("remove hls_dir");
+    std::fs::create_dir_all(cam_dir(&onair)).expect("make hls_dir again");
+    publish(&cam_dir(&onair), &playlist(20, 22, false));
+    let again = wait_served(&onair, 22).await;
+    assert!(!again.contains("seg-7.ts"), "{again}");
     onair.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocking_request_is_answered_when_its_segment_appears() {
-    let onair = Onair::start().await;
-    publish(&onair.dir(), &playlist(10, 12, false));
+    let onair = start().await;
+    publish(&cam_dir(&onair), &playlist(10, 12, false));
     wait_served(&onair, 12).await;
 
     // Already there: at once.
@@ -152,7 +137,7 @@ async fn a_blocking_request_is_answered_when_its_segment_appears() {
     let waiting = tokio::spawn(get(onair.url("/hls/cam/index.m3u8?_HLS_msn=13")));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiting.is_finished(), "answered before segment 13 existed");
-    publish(&onair.dir(), &playlist(11, 13, false));
+    publish(&cam_dir(&onair), &playlist(11, 13, false));
     let (status, body) = tokio::time::timeout(Duration::from_secs(10), waiting)
         .await
         .expect("answered once segment 13 exists")
@@ -180,7 +165,7 @@ async fn a_blocking_request_is_answered_when_its_segment_appears() {
     // A playlist that goes away releases whoever waits for it.
     let waiting = tokio::spawn(get(onair.url("/hls/cam/index.m3u8?_HLS_msn=14")));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    std::fs::remove_file(onair.dir().join("index.m3u8")).expect("remove");
+    std::fs::remove_file(cam_dir(&onair).join("index.m3u8")).expect("remove");
     let (status, _) = tokio::time::timeout(Duration::from_secs(10), waiting)
         .await
         .expect("released when the playlist went away")
@@ -191,7 +176,7 @@ async fn a_blocking_request_is_answered_when_its_segment_appears() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_time_endpoint_gives_onairs_clock_and_requests_are_counted_per_stream() {
-    let onair = Onair::start().await;
+    let onair = start().await;
     let before = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
     let (status, body) = get(onair.url("/time")).await;
     let after = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
@@ -203,8 +188,8 @@ async fn the_time_endpoint_gives_onairs_clock_and_requests_are_counted_per_strea
         "{millis} is not between {before:?} and {after:?}"
     );
 
-    publish(&onair.dir(), &playlist(1, 2, false));
-    std::fs::write(onair.dir().join("seg-2.ts"), vec![0x47u8; 1880]).expect("segment");
+    publish(&cam_dir(&onair), &playlist(1, 2, false));
+    std::fs::write(cam_dir(&onair).join("seg-2.ts"), vec![0x47u8; 1880]).expect("segment");
     wait_served(&onair, 2).await;
     for _ in 0..3 {
         let (status, _) = get(onair.url("/hls/cam/seg-2.ts")).await;
@@ -234,11 +219,9 @@ async fn a_new_screen_delay_reaches_open_screens_without_restarting_the_stream()
         "[server]\nlisten = \"127.0.0.1:0\"\n\n\
          [[stream]]\nname = \"cam\"\ninput = \"{LAVFI}\"\nprofile = \"low-latency\"\n"
     );
-    let config = TempConfig::new(&text);
-    let (engine, task) =
-        Engine::start(config.load(), EngineOptions { write_back: false }).expect("engine starts");
-    let server = server::start(engine.clone()).await.expect("server starts");
-    let running = common::wait_for(&engine, Duration::from_secs(20), "cam running", |s| {
+    let onair = Onair::start(&text).await;
+    let (engine, server) = (&onair.engine, &onair.server);
+    let running = common::wait_for(engine, Duration::from_secs(20), "cam running", |s| {
         common::is_running(s, "cam")
     })
     .await;
@@ -283,7 +266,7 @@ async fn a_new_screen_delay_reaches_open_screens_without_restarting_the_stream()
         "[[stream]]",
         "[profile.low-latency]\nscreen_delay = 1.2\n\n[[stream]]",
     );
-    std::fs::write(&config.path, edited).expect("rewrite streams.toml");
+    std::fs::write(onair.dir.path().join("streams.toml"), edited).expect("rewrite streams.toml");
     engine.send(Command::Reload);
     tokio::task::block_in_place(|| delay_seen(1.2));
     assert_eq!(
@@ -291,7 +274,5 @@ async fn a_new_screen_delay_reaches_open_screens_without_restarting_the_stream()
         pid,
         "a new screen delay restarts nothing"
     );
-    server.shutdown().await;
-    engine.send(Command::Shutdown);
-    let _ = tokio::time::timeout(Duration::from_secs(15), task.wait()).await;
+    onair.stop().await;
 }

@@ -84,7 +84,7 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
 fn settled(states: &[Value]) -> bool {
     states.iter().all(
         |s| match (s["trueLatency"].as_f64(), s["targetDelay"].as_f64()) {
-            (Some(latency), Some(target)) => (latency - target).abs() < 0.1,
+            (Some(latency), Some(target)) => (latency - target).abs() < 0.03,
             _ => false,
         },
     )

@@ -133,13 +133,19 @@ impl HlsFiles {
 
 /// `GET`/`HEAD /hls/{*path}`, readable from any origin.
 pub(crate) async fn serve(State(files): State<HlsFiles>, request: Request) -> Response {
+    answer(files, request).await
+}
+
+/// The answer to a `GET`/`HEAD` of an HLS file (see [`super::hls_first`]).
+pub(crate) async fn answer(files: HlsFiles, request: Request) -> Response {
     super::cors::allow_any_origin(serve_file(files, request).await)
 }
 
 async fn serve_file(files: HlsFiles, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
-    let path = parts.uri.path().to_owned();
-    let Some(relative) = path.strip_prefix("/hls") else {
+    // A clone of the URI shares its bytes: no copy of the path.
+    let uri = parts.uri.clone();
+    let Some(relative) = uri.path().strip_prefix("/hls") else {
         return StatusCode::NOT_FOUND.into_response();
     };
     // The kind comes from the decoded path, exactly as the file will be named.
@@ -236,36 +242,38 @@ fn set_kind_headers(headers: &mut HeaderMap, kind: HlsKind) {
 fn from_memory(request: &HeaderMap, data: Bytes, etag: HeaderValue, kind: HlsKind) -> Response {
     let matches = |value: &HeaderValue| super::etag::matches(value, etag.as_bytes());
     let not_modified = request.get(header::IF_NONE_MATCH).is_some_and(matches);
+    let len = data.len() as u64;
     let range = request
         .get(header::RANGE)
-        .filter(|_| request.get(header::IF_RANGE).is_none_or(matches));
-    let mut headers = HeaderMap::with_capacity(8);
-    set_kind_headers(&mut headers, kind);
-    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(header::ETAG, etag.clone());
-    if not_modified {
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
-    }
-    let len = data.len() as u64;
-    let range = range
+        .filter(|_| request.get(header::IF_RANGE).is_none_or(matches))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_range(v, len));
-    match range {
-        None => (headers, data).into_response(),
-        Some(Ok((start, end))) => {
-            if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
-                headers.insert(header::CONTENT_RANGE, value);
-            }
-            let part = data.slice(start as usize..=end as usize);
-            (StatusCode::PARTIAL_CONTENT, headers, part).into_response()
-        }
-        Some(Err(())) => {
-            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                headers.insert(header::CONTENT_RANGE, value);
-            }
-            (StatusCode::RANGE_NOT_SATISFIABLE, headers).into_response()
-        }
+    let (status, body, content_range) = match range {
+        _ if not_modified => (StatusCode::NOT_MODIFIED, Body::empty(), None),
+        None => (StatusCode::OK, Body::from(data), None),
+        Some(Ok((start, end))) => (
+            StatusCode::PARTIAL_CONTENT,
+            Body::from(data.slice(start as usize..=end as usize)),
+            Some(format!("bytes {start}-{end}/{len}")),
+        ),
+        Some(Err(())) => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            Body::empty(),
+            Some(format!("bytes */{len}")),
+        ),
+    };
+    // Built in place: this runs for every playlist and segment request.
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.reserve(8);
+    set_kind_headers(headers, kind);
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::ETAG, etag);
+    if let Some(value) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(header::CONTENT_RANGE, value);
     }
+    response
 }
 
 /// One byte range of a `Range` header, inclusive. `None`: ignore the header

@@ -1,9 +1,9 @@
 //! Binding `[server].listen`, and moving to a new address when a reload
 //! changes it, without a moment where neither address serves.
 
+use super::hls_first::App;
 use super::{ServerError, ServerStats, Traffic};
 use crate::engine::Engine;
-use axum::Router;
 use axum::extract::Extension;
 use axum::serve::ListenerExt;
 use std::net::SocketAddr;
@@ -65,9 +65,9 @@ struct Serving {
 }
 
 impl Serving {
-    fn start(listener: TcpListener, app: &Router) -> Serving {
+    fn start(listener: TcpListener, app: &App) -> Serving {
         let (closing, closing_rx) = watch::channel(false);
-        let app = app.clone().layer(Extension(Closing(closing_rx.clone())));
+        let app = app.map_routes(|routes| routes.layer(Extension(Closing(closing_rx.clone()))));
         let signal = Closing(closing_rx).wait();
         let listener = listener.tap_io(|tcp| {
             // Playlists are small: send them at once rather than wait for more.
@@ -75,8 +75,8 @@ impl Serving {
         });
         let task = tokio::spawn(async move {
             // The peer's address decides who sees operator data (see
-            // access.rs); screen reports are keyed and rate-limited by it.
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
+            // access.rs); screen reports are keyed and rate-limited by it:
+            // `App` hands it to the routes as `ConnectInfo`.
             if let Err(error) = axum::serve(listener, app)
                 .with_graceful_shutdown(signal)
                 .await
@@ -123,7 +123,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// publishes [`ServerStats`].
 pub(crate) struct Follower {
     pub(crate) engine: Engine,
-    pub(crate) app: Router,
+    pub(crate) app: App,
     pub(crate) traffic: Arc<Traffic>,
     pub(crate) stats: watch::Sender<ServerStats>,
     pub(crate) local_addr: Arc<Mutex<SocketAddr>>,

@@ -74,14 +74,32 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        self.traffic.requests.fetch_add(1, Ordering::Relaxed);
-        let head = request.method() == Method::HEAD;
-        let traffic = Arc::clone(&self.traffic);
+        let counting = Counting::start(&self.traffic, &request);
         let future = self.inner.call(request);
-        Box::pin(async move {
-            let response = future.await?;
-            Ok(count_body(response, head, traffic))
-        })
+        Box::pin(async move { Ok(counting.finish(future.await?)) })
+    }
+}
+
+/// One request being counted: counted when it arrives, its body's bytes
+/// when the answer is ready (or as they go, for a stream).
+pub(crate) struct Counting {
+    head: bool,
+    traffic: Arc<Traffic>,
+}
+
+impl Counting {
+    /// Counts the request.
+    pub(crate) fn start(traffic: &Arc<Traffic>, request: &Request) -> Counting {
+        traffic.requests.fetch_add(1, Ordering::Relaxed);
+        Counting {
+            head: request.method() == Method::HEAD,
+            traffic: Arc::clone(traffic),
+        }
+    }
+
+    /// Counts the answer's body.
+    pub(crate) fn finish(self, response: Response) -> Response {
+        count_body(response, self.head, self.traffic)
     }
 }
 

@@ -14,6 +14,7 @@ mod etag;
 mod events;
 mod file_cache;
 mod hls;
+mod hls_first;
 mod listener;
 mod metrics;
 mod origin;
@@ -284,8 +285,8 @@ impl Traffic {
     }
 }
 
-fn router(state: AppState) -> Router {
-    Router::new()
+fn router(state: AppState) -> hls_first::App {
+    let routes = Router::new()
         .route("/", get(pages::index))
         .route("/screen/{name}", get(pages::screen))
         .route("/watch/{*stream}", get(pages::watch))
@@ -303,6 +304,7 @@ fn router(state: AppState) -> Router {
             get(assets::serve).options(cors::preflight),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
-        .layer(metrics::CountTraffic(Arc::clone(&state.traffic)))
-        .with_state(state)
+        .with_state(state.clone());
+    let routes = routes.layer(metrics::CountTraffic(Arc::clone(&state.traffic)));
+    hls_first::App { routes, state }
 }

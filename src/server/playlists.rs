@@ -192,9 +192,11 @@ impl Shared {
     /// Starts the watch if it is not running and the root exists.
     fn try_watch(self: &Arc<Self>) {
         let mut slot = self.lock_watcher();
-        if slot.is_some() || !self.root.is_dir() {
+        if self.watching.load(Ordering::Acquire) || !self.root.is_dir() {
             return;
         }
+        // A watch whose directory went away (see `lost_root`) is replaced.
+        drop(slot.take());
         let weak = Arc::downgrade(self);
         let handler = move |event: notify::Result<notify::Event>| {
             if let Some(shared) = weak.upgrade() {
@@ -256,6 +258,12 @@ impl Shared {
             let Some(relative) = path.strip_prefix(&self.root).ok().and_then(Path::to_str) else {
                 continue;
             };
+            if relative.is_empty() {
+                if removed {
+                    self.lost_root();
+                }
+                continue;
+            }
             if relative.ends_with(".m3u8") {
                 if reread || removed {
                     let _ = self.refresh(relative);
@@ -269,6 +277,16 @@ impl Shared {
             }
             // Anything else (FFmpeg's `*.tmp` files) is never served.
         }
+    }
+
+    /// `hls_dir` itself was removed or moved: its watch sees nothing more.
+    /// Back to reading from disk until the periodic check watches the new
+    /// directory (the watch cannot be dropped from its own thread).
+    fn lost_root(&self) {
+        self.watching.store(false, Ordering::Release);
+        self.files.trust_unchanged(false);
+        self.files.forget_all();
+        self.check_known();
     }
 
     /// Reads a playlist from disk and publishes it if it changed; removes

@@ -229,7 +229,21 @@ const o = window.onair || {};
 const v = document.getElementById('onair-video');
 const slate = document.getElementById(o.slateId || 'onair-slate');
 const text = (id) => { const e = document.getElementById(id); return e ? e.textContent : null; };
-const date = o.hls ? o.hls.playingDate : null;
+// The date of the frame on screen: its segment's PROGRAM-DATE-TIME plus the
+// position within the segment.
+const dateOnScreen = () => {
+  const details = o.hls ? o.hls.latestLevelDetails : null;
+  const frags = (details && details.fragments) || [];
+  const t = v ? v.currentTime : 0;
+  for (let i = frags.length - 1; i >= 0; i--) {
+    if (frags[i].start <= t) {
+      const pdt = frags[i].programDateTime;
+      return pdt == null ? null : pdt + (t - frags[i].start) * 1000;
+    }
+  }
+  return null;
+};
+const date = dateOnScreen();
 const trueNow = window.__onairTestTrueNow || Date.now;
 return {
   state: o.state || null,
@@ -242,7 +256,7 @@ return {
   lastFatal: o.lastFatal || null,
   fatalCount: o.fatalCount || 0,
   latency: o.latency,
-  trueLatency: date ? (trueNow() - date.getTime()) / 1000 : null,
+  trueLatency: date ? (trueNow() - date) / 1000 : null,
   targetDelay: o.targetDelay,
   jumps: o.steering ? o.steering.jumps : null,
   clockOffset: window.onairClock ? window.onairClock.offsetMs : null,
