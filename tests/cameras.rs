@@ -508,7 +508,12 @@ async fn a_camera_down_for_15_s_is_played_again_by_itself() {
     )
     .await;
     assert!(stream(&back, "cam").restarts >= 1);
-    assert_eq!(stream(&back, "cam").pid, output, "the output never stopped");
+    assert_eq!(
+        stream(&back, "cam").pid,
+        output,
+        "the output never stopped: {:#?}",
+        onair.engine.details("cam").map(|d| d.history)
+    );
     let dir = onair.dir.path().join("hls").join("cam");
     common::wait_until(Duration::from_secs(20), "a playable playlist again", || {
         common::playlist_is_live(&dir)
