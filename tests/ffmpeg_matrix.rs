@@ -7,29 +7,52 @@ use common::*;
 use onair::engine::Command;
 use std::path::Path;
 use std::process::{Child, Command as Process, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Helper FFmpeg processes (sources and receivers), killed when the test ends.
-struct Peers(Vec<Child>);
+/// Helper FFmpeg processes (sources and receivers), killed when the test
+/// ends. A source is started again whenever it ends: a listening source
+/// (SRT, RTMP `-listen 1`) serves one caller and then exits, and a caller
+/// that onair restarted (a stall on a loaded machine, before the streams
+/// settle) must find it listening again.
+struct Peers {
+    receivers: Vec<Child>,
+    sources: Vec<std::thread::JoinHandle<()>>,
+    running: Arc<Mutex<Vec<Child>>>,
+    stop: Arc<AtomicBool>,
+}
 
-impl Peers {
-    fn spawn(&mut self, args: &[&str]) {
-        let child = Process::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ffmpeg runs");
-        self.0.push(child);
-    }
+fn ffmpeg_peer(args: &[String]) -> Child {
+    Process::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs")
 }
 
 impl Peers {
+    fn new() -> Peers {
+        Peers {
+            receivers: Vec::new(),
+            sources: Vec::new(),
+            running: Arc::new(Mutex::new(Vec::new())),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn spawn(&mut self, args: &[&str]) {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        self.receivers.push(ffmpeg_peer(&args));
+    }
+
     /// A source that loops `file` in real time into `url` (`format` muxer,
-    /// then any extra output options such as `-listen 1`).
+    /// then any extra output options such as `-listen 1`), started again
+    /// whenever it ends.
     fn feed(&mut self, file: &str, format: &str, extra: &[&str], url: &str) {
-        let mut args = vec![
+        let mut args: Vec<String> = [
             "-re",
             "-stream_loop",
             "-1",
@@ -39,18 +62,57 @@ impl Peers {
             "copy",
             "-f",
             format,
-        ];
-        args.extend_from_slice(extra);
-        args.push(url);
-        self.spawn(&args);
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.push(url.to_string());
+        let (running, stop) = (Arc::clone(&self.running), Arc::clone(&self.stop));
+        self.sources.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let pid = {
+                    let mut running = running.lock().expect("peers");
+                    // Checked under the lock that `drop` takes first: a
+                    // source is never started after the test ended.
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let child = ffmpeg_peer(&args);
+                    let pid = child.id();
+                    running.push(child);
+                    pid
+                };
+                loop {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let mut running = running.lock().expect("peers");
+                    let Some(at) = running.iter().position(|c| c.id() == pid) else {
+                        return;
+                    };
+                    if !matches!(running[at].try_wait(), Ok(None)) {
+                        // Reaped already; `wait` returns its status.
+                        let _ = running.remove(at).wait();
+                        break;
+                    }
+                }
+            }
+        }));
     }
 }
 
 impl Drop for Peers {
     fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
+        {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            self.stop.store(true, Ordering::SeqCst);
+            for child in running.iter_mut().chain(&mut self.receivers) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            running.clear();
+        }
+        for source in self.sources.drain(..) {
+            let _ = source.join();
         }
     }
 }
@@ -118,7 +180,7 @@ async fn every_input_and_output_kind_works_on_both_profiles() {
     let source = work.path().join("source.ts");
     make_source(&source);
     let source = source.display().to_string();
-    let mut peers = Peers(Vec::new());
+    let mut peers = Peers::new();
     let mut streams = String::new();
     let mut hls_names = Vec::new();
     let mut pushed = Vec::new();

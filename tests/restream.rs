@@ -646,7 +646,15 @@ outputs = [
         std::env::var(name).ok()
     })
     .expect("valid");
-    let args = |name: &str| onair::ffmpeg::args(&config, config.stream(name).unwrap());
+    // The first destination also analyses the source: its analysis
+    // outputs follow the push URL and are left out here.
+    let args = |name: &str| {
+        let mut argv = onair::ffmpeg::args(&config, config.stream(name).unwrap());
+        if let Some(url) = argv.iter().rposition(|a| a.contains("://")) {
+            argv.truncate(url + 1);
+        }
+        argv
+    };
     let tail = |a: &[String], n: usize| a[a.len() - n..].join(" ");
 
     let youtube = args("program/youtube");

@@ -5,6 +5,7 @@
 //! absolute, and every mistake already reported with its `FILE:LINE:COL`.
 
 mod access;
+mod alarms;
 mod diff;
 mod expand;
 mod load;
@@ -16,6 +17,7 @@ mod urls;
 mod write_back;
 
 pub use access::OperatorAllow;
+pub use alarms::AlarmSettings;
 pub use diff::{Plan, diff};
 pub use load::{load_file, load_str};
 pub use problem::{ConfigError, Place, Problem};
@@ -246,6 +248,12 @@ pub struct StreamSpec {
     pub output_args: Vec<String>,
     /// Time without progress before the watchdog restarts it.
     pub stall_timeout: Duration,
+    /// This FFmpeg also measures the content (levels, black, freeze) and
+    /// keeps a thumbnail; for a stream with several destinations, only the
+    /// first one does.
+    pub analysis: bool,
+    /// When the content raises an alarm.
+    pub alarms: AlarmSettings,
     /// Line of the stream in the file, for messages.
     pub line: usize,
     /// The `[[stream]]` this row belongs to (`program` for
@@ -376,6 +384,8 @@ pub struct ServerSettings {
     pub ffmpeg_at: Option<Place>,
     /// Where `hls_dir` was written, if it was.
     pub hls_dir_at: Option<Place>,
+    /// Program and arguments run on alarms and failures (empty: none).
+    pub on_alarm: Vec<String>,
     /// Who may see operator data over HTTP (default: this machine only).
     pub operator_allow: OperatorAllow,
 }
@@ -451,5 +461,15 @@ impl Config {
     /// The HLS directory of one stream.
     pub fn stream_hls_dir(&self, name: &str) -> PathBuf {
         self.server.hls_dir.join(name)
+    }
+
+    /// Where a stream's thumbnail is kept: beside the HLS files, in a
+    /// directory the HLS server never serves from (it serves HLS file
+    /// types only).
+    pub fn thumbnail_path(&self, name: &str) -> PathBuf {
+        self.server
+            .hls_dir
+            .join(".thumbs")
+            .join(format!("{}.jpg", name.replace('/', ".")))
     }
 }

@@ -98,11 +98,21 @@ impl Resolver<'_> {
             .map(|s| self.seconds(s, "stall_timeout"))
             .unwrap_or(Duration::from_secs(10));
         let server_slate = self.slate(&file.server.slate);
+        let defaults = StreamDefaults {
+            stall_timeout: default_stall,
+            analysis: file.server.analysis.unwrap_or(true),
+            alarms: AlarmSettings::default().with(self.alarm_keys(
+                &file.server.silent_below,
+                &file.server.silent_after,
+                &file.server.black_after,
+                &file.server.frozen_after,
+            )),
+        };
         let mut streams = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         let mut literal_keys = Vec::new();
         for section in &file.stream {
-            for mut spec in self.stream(section, default_stall, &mut literal_keys) {
+            for mut spec in self.stream(section, &defaults, &mut literal_keys) {
                 if spec.slate.is_none() {
                     spec.slate.clone_from(&server_slate);
                 }
@@ -182,6 +192,7 @@ impl Resolver<'_> {
             }
             None => PathBuf::from("ffmpeg"),
         };
+        let on_alarm = self.on_alarm(&section.on_alarm);
         let operator_allow = match &section.operator_allow {
             None => OperatorAllow::default(),
             Some(entries) => {
@@ -206,6 +217,7 @@ impl Resolver<'_> {
             ffmpeg_at: place(&section.ffmpeg),
             hls_dir_at: place(&section.hls_dir),
             operator_allow,
+            on_alarm,
         }
     }
 
@@ -364,7 +376,7 @@ impl Resolver<'_> {
     fn stream(
         &mut self,
         section: &schema::StreamSection,
-        default_stall: Duration,
+        defaults: &StreamDefaults,
         literal_keys: &mut Vec<String>,
     ) -> Vec<StreamSpec> {
         let name = section.name.get_ref().clone();
@@ -397,7 +409,14 @@ impl Resolver<'_> {
             .stall_timeout
             .as_ref()
             .map(|s| self.seconds(s, "stall_timeout"))
-            .unwrap_or(default_stall);
+            .unwrap_or(defaults.stall_timeout);
+        let alarms = defaults.alarms.with(self.alarm_keys(
+            &section.silent_below,
+            &section.silent_after,
+            &section.black_after,
+            &section.frozen_after,
+        ));
+        let analysis = section.analysis.unwrap_or(defaults.analysis);
         let input_args = self.expand_list(&section.input_args);
         let output_args = self.expand_list(&section.output_args);
         let (line, _) = line_col(self.text, section.name.span().start);
@@ -414,6 +433,8 @@ impl Resolver<'_> {
             input_args,
             output_args: output_args.clone(),
             stall_timeout,
+            analysis,
+            alarms,
             line,
             stream: name.clone(),
             ingest: IngestSettings {
@@ -481,6 +502,9 @@ impl Resolver<'_> {
                             base.output_args.clone()
                         },
                         line: line_col(self.text, d.name.span().start).0,
+                        // One FFmpeg per destination reads the same source:
+                        // the first one watches it for all of them.
+                        analysis: base.analysis && specs.is_empty(),
                         ..base.clone()
                     };
                     specs.push(spec);
@@ -489,6 +513,13 @@ impl Resolver<'_> {
             }
         }
     }
+}
+
+/// What `[server]` sets for every stream that does not say otherwise.
+pub(super) struct StreamDefaults {
+    stall_timeout: Duration,
+    analysis: bool,
+    alarms: AlarmSettings,
 }
 
 fn default_listen() -> SocketAddr {

@@ -47,6 +47,19 @@ pub struct ServerSection {
     pub slate: Option<Text>,
     /// Addresses and networks that may see operator data over HTTP.
     pub operator_allow: Option<Vec<Text>>,
+    /// A program (and its arguments, no shell) run on alarms and failures.
+    pub on_alarm: Option<Vec<Text>>,
+    /// Levels, black/freeze detection and thumbnails for every stream
+    /// (default true; a stream may say otherwise).
+    pub analysis: Option<bool>,
+    /// Default silence level, dBFS.
+    pub silent_below: Option<Spanned<f64>>,
+    /// Default seconds of silence before `silent` (0: off).
+    pub silent_after: Option<Spanned<f64>>,
+    /// Default seconds of black picture before `black` (0: off).
+    pub black_after: Option<Spanned<f64>>,
+    /// Default seconds of unchanged picture before `frozen` (0: off).
+    pub frozen_after: Option<Spanned<f64>>,
 }
 
 /// `[profile.*]`.
@@ -111,6 +124,16 @@ pub struct StreamSection {
     pub fallback: Option<bool>,
     /// This stream's slate (a picture or a video file).
     pub slate: Option<Text>,
+    /// Levels, black/freeze detection and thumbnails for this stream.
+    pub analysis: Option<bool>,
+    /// Silence level of this stream, dBFS.
+    pub silent_below: Option<Spanned<f64>>,
+    /// Seconds of silence before `silent` (0: off).
+    pub silent_after: Option<Spanned<f64>>,
+    /// Seconds of black picture before `black` (0: off).
+    pub black_after: Option<Spanned<f64>>,
+    /// Seconds of unchanged picture before `frozen` (0: off).
+    pub frozen_after: Option<Spanned<f64>>,
 }
 
 /// One entry of `outputs = [...]`.

@@ -31,6 +31,8 @@ pub(crate) struct Extras {
     /// Run at the lowest CPU priority (work that may wait, such as encoding
     /// a slate clip ahead of need).
     pub background: bool,
+    /// Environment variables on top of onair's.
+    pub env: Vec<(String, String)>,
 }
 
 type SpawnRequest = (Vec<String>, Extras, oneshot::Sender<io::Result<Child>>);
@@ -68,7 +70,21 @@ impl Spawner {
         self.spawn_with(argv, Extras::default()).await
     }
 
-    /// Like [`Spawner::spawn`], with a file descriptor 3 or a low priority.
+    /// Like [`Spawner::spawn`], with extra environment variables.
+    pub(crate) async fn spawn_with_env(
+        &self,
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> io::Result<Child> {
+        let extras = Extras {
+            env,
+            ..Extras::default()
+        };
+        self.spawn_with(argv, extras).await
+    }
+
+    /// Like [`Spawner::spawn`], with a file descriptor 3, a low priority or
+    /// an environment.
     pub(crate) async fn spawn_with(&self, argv: Vec<String>, extras: Extras) -> io::Result<Child> {
         let (tx, rx) = oneshot::channel();
         self.requests
@@ -89,6 +105,7 @@ fn spawn_now(argv: &[String], extras: Extras) -> io::Result<Child> {
     let mut command = Command::new(program);
     command
         .args(args)
+        .envs(extras.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

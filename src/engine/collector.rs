@@ -1,9 +1,9 @@
 //! The collector: once a second, the CPU and memory of every FFmpeg, of
-//! onair and of the host, and the bitrate of each stream's newest HLS
-//! segment. It runs as a task of its own, apart from the conductor that
+//! onair and of the host, the bitrate of each stream's newest HLS segment
+//! and the age of its thumbnail. It runs as a task of its own, apart from the conductor that
 //! handles commands, so that measuring never delays an operator's key.
 
-use super::snapshot::HostStats;
+use super::snapshot::{HostStats, Thumbnail};
 use super::stats::Sampler;
 use super::stream::{StreamStatus, Wakeups};
 use std::sync::{Arc, Mutex};
@@ -65,6 +65,19 @@ async fn run(
     }
 }
 
+/// The thumbnail at `path` and when it was written, if FFmpeg wrote one.
+fn thumbnail(path: &std::path::Path) -> Option<Thumbnail> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let updated_at = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    Some(Thumbnail {
+        path: path.display().to_string(),
+        updated_at,
+    })
+}
+
 /// One sample: fills in each stream's CPU, RAM and HLS bitrate, returns the
 /// host's figures.
 fn sample(sampler: &mut Sampler, streams: &Watched) -> HostStats {
@@ -91,6 +104,7 @@ fn sample(sampler: &mut Sampler, streams: &Watched) -> HostStats {
     }
     for stream in streams {
         if let Ok(mut status) = stream.lock() {
+            status.thumbnail = status.launch.thumbnail.as_deref().and_then(thumbnail);
             status.hls_kbps = match (&status.launch.hls_dir, status.pid) {
                 (Some(dir), Some(_)) => crate::ffmpeg::last_segment_kbps(dir),
                 _ => None,

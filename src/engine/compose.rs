@@ -54,6 +54,10 @@ pub(crate) fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
             .unwrap_or_default(),
         processes: Vec::new(),
         fallback: None,
+        analysis: spec.analysis,
+        audio: s.audio.clone(),
+        alarms: s.alarms.clone(),
+        thumbnail: s.thumbnail.clone(),
     };
     match &s.group {
         Some(group) => with_group(&mut snapshot, s, group),
@@ -150,8 +154,12 @@ fn with_group(snapshot: &mut StreamSnapshot, output: &StreamStatus, group: &Grou
         (Some(a), Some(b)) => Some(if a.at > b.at { a } else { b }),
         (a, b) => a.or(b),
     };
-    // What the source is and how it is handled are the ingest's business.
+    // What the source is and how it is handled are the ingest's business,
+    // and so is what it sends: levels, alarms and the picture.
     snapshot.source = ingest.source.clone();
+    snapshot.audio = ingest.audio.clone();
+    snapshot.alarms = ingest.alarms.clone();
+    snapshot.thumbnail = ingest.thumbnail.clone();
     if let Some(handling) = &ingest.handling {
         snapshot.handling = handling.label.clone();
         snapshot.warnings = handling.warnings.clone();

@@ -7,6 +7,7 @@ use super::compose::stream_snapshot;
 use super::groups::Groups;
 use super::journal::{Journal, Level};
 use super::launch::{launch, own_command};
+use super::on_alarm::OnAlarm;
 use super::pending::PendingWrites;
 use super::role::Role;
 use super::roster::Roster;
@@ -60,6 +61,7 @@ pub(crate) struct Conductor {
     options: EngineOptions,
     timings: Timings,
     seq: u64,
+    on_alarm: OnAlarm,
 }
 
 impl Conductor {
@@ -81,7 +83,13 @@ impl Conductor {
         let journal = Journal::default();
         let pending = PendingWrites::new(config.path.clone());
         let wakeups = Arc::new(Wakeups::default());
-        let groups = Groups::new(spawner.clone(), journal.clone(), Arc::clone(&wakeups));
+        let on_alarm = OnAlarm::new(Vec::new(), spawner.clone(), journal.clone());
+        let groups = Groups::new(
+            spawner.clone(),
+            journal.clone(),
+            Arc::clone(&wakeups),
+            on_alarm.clone(),
+        );
         let screens = Arc::new(ScreenDesk::new(journal.clone(), Arc::clone(&wakeups)));
         let (watched, watched_rx) = watch::channel(Watched::new());
         let collector = Collector::spawn(watched_rx, Arc::clone(&wakeups));
@@ -104,10 +112,13 @@ impl Conductor {
             options,
             timings,
             seq: 0,
+            on_alarm,
         };
         for warning in conductor.config.warnings.clone() {
             conductor.journal.record(Level::Warn, None, warning);
         }
+        let config = Arc::clone(&conductor.config);
+        conductor.configure_on_alarm(&config);
         let config = Arc::clone(&conductor.config);
         for spec in &config.streams {
             let slot = conductor.spawn_slot(&config, spec);
@@ -158,8 +169,9 @@ impl Conductor {
             self.spawner.clone(),
             self.journal.clone(),
             Arc::clone(&self.wakeups),
-            role,
+            self.on_alarm.clone(),
         )
+        .in_role(role)
         .with_healthy_reset(self.timings.healthy_reset);
         Slot {
             name: spec.name.clone(),
@@ -339,6 +351,26 @@ impl Conductor {
         }
     }
 
+    /// Hands the runner the program to run on alarms; a program that
+    /// cannot be found is worth a warning now rather than at the first alarm.
+    fn configure_on_alarm(&self, config: &Config) {
+        let program = config.server.on_alarm.clone();
+        if let Some(first) = program.first()
+            && super::find_program(std::path::Path::new(first)).is_none()
+        {
+            self.journal.record(
+                Level::Warn,
+                None,
+                format!(
+                    "[server].on_alarm: `{}` is not an executable program: alarms will not reach it",
+                    crate::secrets::mask_text(first, &config.secrets)
+                ),
+            );
+        }
+        self.on_alarm
+            .configure(program, Arc::new(config.secrets.clone()));
+    }
+
     fn no_such_stream(&self, name: &str) {
         self.journal
             .record(Level::Warn, None, format!("no stream named `{name}`"));
@@ -468,6 +500,9 @@ impl Conductor {
         let plan = config::diff(&self.config, &new);
         let secrets = Arc::new(new.secrets.clone());
         self.secrets = secrets;
+        if new.server.on_alarm != self.config.server.on_alarm {
+            self.configure_on_alarm(&new);
+        }
         let was_error = self.status.error.take().is_some();
         self.status.loaded_at = Some(now_millis());
         self.status.warnings = new.warnings.clone();

@@ -5,6 +5,7 @@
 use super::child::Spawner;
 use super::journal::Journal;
 use super::launch::group_launch;
+use super::on_alarm::OnAlarm;
 use super::relayed::{Group, GroupControl, GroupView};
 use super::role::Pacer;
 use super::stream::{StreamStatus, Wakeups};
@@ -26,10 +27,16 @@ pub(crate) struct Groups {
     wakeups: Arc<Wakeups>,
     encoders: Arc<Semaphore>,
     pacer: Arc<Pacer>,
+    on_alarm: OnAlarm,
 }
 
 impl Groups {
-    pub(crate) fn new(spawner: Spawner, journal: Journal, wakeups: Arc<Wakeups>) -> Groups {
+    pub(crate) fn new(
+        spawner: Spawner,
+        journal: Journal,
+        wakeups: Arc<Wakeups>,
+        on_alarm: OnAlarm,
+    ) -> Groups {
         Groups {
             groups: Vec::new(),
             spawner,
@@ -37,6 +44,7 @@ impl Groups {
             wakeups,
             encoders: Arc::new(Semaphore::new(ENCODERS)),
             pacer: Arc::new(Pacer::default()),
+            on_alarm,
         }
     }
 
@@ -59,6 +67,7 @@ impl Groups {
             Arc::clone(&self.wakeups),
             Arc::clone(&self.encoders),
             Arc::clone(&self.pacer),
+            self.on_alarm.clone(),
         );
         let joined = (group.relay.clone(), group.view.clone());
         self.groups.push(group);

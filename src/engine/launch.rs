@@ -48,6 +48,7 @@ pub(crate) fn launch(
         shown_command: shown(&argv, secret_values),
         shown_input: secrets::mask_text(&shown_input(spec), secret_values),
         shown_output: secrets::mask_text(&shown_output, secret_values),
+        thumbnail: spec.analysis.then(|| config.thumbnail_path(&spec.name)),
     }
 }
 
@@ -85,7 +86,7 @@ pub(crate) fn group_launch(
         enabled: rows.iter().any(|r| r.enabled),
         ..ffmpeg::ingest_spec(first)
     };
-    let argv = ffmpeg::ingest_command(config, first, &ffmpeg::IngestExtras::default());
+    let argv = ffmpeg::ingest_command(config, first);
     let slate = match &spec.slate {
         Some(path) => SlateSource::file(path),
         None => SlateSource::Card(spec.stream.clone()),
@@ -96,6 +97,7 @@ pub(crate) fn group_launch(
         shown_command: shown(&argv, secret_values),
         shown_input: secrets::mask_text(&shown_input(&spec), secret_values),
         shown_output: "relay".to_string(),
+        thumbnail: spec.analysis.then(|| config.thumbnail_path(&spec.name)),
         spec,
         secrets: Arc::clone(secret_values),
     };

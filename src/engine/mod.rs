@@ -2,13 +2,17 @@
 //! snapshots. UIs send [`Command`]s in and read [`Snapshot`]s out; none of
 //! them ever holds a process handle.
 
+mod alarms;
+mod audience;
 mod child;
 mod collector;
 mod compose;
 mod conductor;
+mod content;
 mod groups;
 mod journal;
 mod launch;
+mod on_alarm;
 mod pending;
 mod relayed;
 mod role;

@@ -11,6 +11,7 @@
 
 use super::child::Spawner;
 use super::journal::{Journal, Level};
+use super::on_alarm::OnAlarm;
 use super::role::{Pacer, Role};
 use super::slate::{ClipState, describe_slate, run_encoder, run_probe};
 use super::snapshot::{UnixMillis, now_millis};
@@ -115,6 +116,7 @@ impl Group {
         wakeups: Arc<Wakeups>,
         encoders: Arc<Semaphore>,
         pacer: Arc<Pacer>,
+        on_alarm: OnAlarm,
     ) -> Group {
         let stream = launch.ingest.spec.stream.clone();
         let (relay, events, _relay_task) = Relay::start(true);
@@ -127,12 +129,13 @@ impl Group {
             spawner.clone(),
             journal.clone(),
             Arc::clone(&wakeups),
-            Role::Ingest {
-                relay: relay.clone(),
-                pacer,
-                segments: launch.segments.clone(),
-            },
-        );
+            on_alarm,
+        )
+        .in_role(Role::Ingest {
+            relay: relay.clone(),
+            pacer,
+            segments: launch.segments.clone(),
+        });
         let ingest_task = tokio::spawn(ingest.run());
         let state = Arc::new(Mutex::new(RelayState {
             slate: describe_slate(&launch.slate),

@@ -89,6 +89,7 @@ impl Role {
         let extras = Extras {
             fd3: Some(tx.into_blocking_fd()?),
             background: false,
+            ..Extras::default()
         };
         Ok((extras, Some(rx.into_nonblocking_fd()?)))
     }

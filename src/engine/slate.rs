@@ -72,6 +72,7 @@ pub(crate) async fn run_encoder(
     let extras = Extras {
         fd3: None,
         background,
+        ..Extras::default()
     };
     let child = match spawner.spawn_with(argv, extras).await {
         Ok(child) => child,

@@ -3,6 +3,9 @@
 //! into processes, so the console, headless mode, the HTTP API and a future
 //! remote console all see exactly the same thing.
 
+pub use super::audience::{
+    Alarm, AlarmKind, AudioLevels, ChannelLevel, SILENCE_FLOOR_DBFS, Thumbnail,
+};
 use super::screens::ScreenReport;
 use crate::config::{OutputKind, Profile, ScreenSpec};
 use crate::ffmpeg::SourceInfo;
@@ -150,6 +153,19 @@ pub struct StreamSnapshot {
     /// The fallback side of a stream that has it (`fallback = true`).
     #[serde(default)]
     pub fallback: Option<FallbackSnapshot>,
+    /// Whether this stream's FFmpeg measures its content (levels, alarms,
+    /// thumbnail).
+    #[serde(default)]
+    pub analysis: bool,
+    /// The latest audio levels, while the stream runs with analysis on.
+    #[serde(default)]
+    pub audio: Option<AudioLevels>,
+    /// Content alarms raised right now (silent, black, frozen).
+    #[serde(default)]
+    pub alarms: Vec<Alarm>,
+    /// The latest thumbnail of the picture, while there is one.
+    #[serde(default)]
+    pub thumbnail: Option<Thumbnail>,
 }
 
 /// What a process does for its stream.

@@ -3,13 +3,17 @@
 //! gracefully when told.
 
 use super::child::{self, Spawner, StopOutcome};
+use super::content::ContentWatch;
 use super::journal::{Journal, Level};
+use super::on_alarm::OnAlarm;
 use super::role::Role;
-use super::snapshot::{StateChange, StreamState, UnixMillis, now_millis};
+use super::snapshot::{
+    Alarm, AudioLevels, StateChange, StreamState, Thumbnail, UnixMillis, now_millis,
+};
 use super::source::{Learned, SourceKnowledge};
 use super::watchdog::{Heard, Watchdog};
 use crate::config::{Config, Output, StreamSpec};
-use crate::ffmpeg::{self, Handling, Progress, SourceInfo, errors, hls};
+use crate::ffmpeg::{self, AudioChoice, Handling, Progress, SourceInfo, errors, hls};
 use crate::secrets;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -57,6 +61,8 @@ pub(crate) struct Launch {
     pub shown_input: String,
     /// The output as the operator may see it (masked).
     pub shown_output: String,
+    /// The thumbnail FFmpeg keeps up to date, when it analyses the content.
+    pub thumbnail: Option<PathBuf>,
 }
 
 /// What the engine tells a stream task.
@@ -107,6 +113,12 @@ pub(crate) struct StreamStatus {
     /// The stream's ingest, relay and slate, for a row of a stream with
     /// fallback (the row's own FFmpeg is then its output).
     pub group: Option<super::relayed::GroupView>,
+    /// The latest audio levels of the current run.
+    pub audio: Option<AudioLevels>,
+    /// The content alarms raised in the current run.
+    pub alarms: Vec<Alarm>,
+    /// The latest thumbnail (the engine's collector notices new ones).
+    pub thumbnail: Option<Thumbnail>,
 }
 
 impl StreamStatus {
@@ -130,6 +142,9 @@ impl StreamStatus {
             handling: None,
             shown_command: None,
             group: None,
+            audio: None,
+            alarms: Vec::new(),
+            thumbnail: None,
         }
     }
 
@@ -213,6 +228,7 @@ pub(crate) struct StreamTask {
     healthy_reset: Duration,
     /// Where its FFmpeg sits: a stream's only one, an ingest or an output.
     role: Role,
+    on_alarm: OnAlarm,
 }
 
 impl StreamTask {
@@ -223,7 +239,7 @@ impl StreamTask {
         spawner: Spawner,
         journal: Journal,
         wakeups: Arc<Wakeups>,
-        role: Role,
+        on_alarm: OnAlarm,
     ) -> Self {
         StreamTask {
             name: launch.spec.name.clone(),
@@ -236,8 +252,16 @@ impl StreamTask {
             source: SourceKnowledge::default(),
             segments_used: None,
             healthy_reset: HEALTHY_RESET,
-            role,
+            role: Role::Solo,
+            on_alarm,
         }
+    }
+
+    /// Sets where the task's FFmpeg sits in its stream's process layout
+    /// (a stream's only FFmpeg unless told otherwise).
+    pub(crate) fn in_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 
     /// Shortens the time a run must make progress to reset the backoff
@@ -266,6 +290,11 @@ impl StreamTask {
             _ => Level::Info,
         };
         self.journal.record(level, Some(&self.name), text.clone());
+        match &state {
+            StreamState::Failed { reason } => self.on_alarm.notify(&self.name, "failed", reason),
+            StreamState::Stalled => self.on_alarm.notify(&self.name, "stalled", why),
+            _ => {}
+        }
         self.update(|s| {
             if !matches!(state, StreamState::Running | StreamState::Starting) {
                 s.pid = None;
@@ -409,6 +438,10 @@ impl StreamTask {
     /// every name used so far, then clears what a previous run left, so a
     /// screen never plays old segments.
     fn prepare_run(&mut self, argv: Vec<String>) -> Result<Vec<String>, String> {
+        if let Some(dir) = self.launch.thumbnail.as_deref().and_then(|t| t.parent()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
         let Some(dir) = &self.launch.hls_dir else {
             return Ok(argv);
         };
@@ -432,23 +465,41 @@ impl StreamTask {
         secrets::mask_text(text, &self.launch.secrets)
     }
 
-    /// Starts FFmpeg once and follows it until it ends or is told to stop.
+    /// Starts FFmpeg once and follows it until it ends or is told to stop;
+    /// the content alarms of the run end with it.
     async fn run_once(&mut self) -> RunEnd {
+        // Only the FFmpeg that reads the source measures what it sends.
+        let measured = StreamSpec {
+            analysis: self.launch.spec.analysis && self.role.reads_source(),
+            ..self.launch.spec.clone()
+        };
+        let mut content = ContentWatch::new(
+            &measured,
+            Arc::clone(&self.status),
+            self.journal.clone(),
+            self.on_alarm.clone(),
+            Arc::clone(&self.wakeups),
+        );
+        let end = self.follow_run(&mut content).await;
+        content.finish();
+        end
+    }
+
+    async fn follow_run(&mut self, content: &mut ContentWatch) -> RunEnd {
         // What the source is known to send decides the command line.
         let handling = self.source.begin_run(
             &self.launch.config,
             &self.launch.spec,
             self.role.segments(self.launch.hls_dir.as_deref()),
         );
+        content.expect_audio(handling.audio != AudioChoice::None);
         let (config, spec) = (&self.launch.config, &self.launch.spec);
         let argv = match &self.role {
             Role::Solo => ffmpeg::command_with(config, spec, &handling),
-            Role::Ingest { .. } => ffmpeg::ingest_command_with(
-                config,
-                spec,
-                &handling,
-                &ffmpeg::IngestExtras::default(),
-            ),
+            Role::Ingest { .. } => {
+                let extras = ffmpeg::ingest_extras(config, spec, &handling);
+                ffmpeg::ingest_command_with(config, spec, &handling, &extras)
+            }
             Role::Output(_) => ffmpeg::output_command(config, spec),
         };
         // A directory that cannot be prepared right now (a full disk, a
@@ -504,7 +555,10 @@ impl StreamTask {
             tokio::select! {
                 msg = self.control.recv() => match msg {
                     Some(Control::Enable) => {}
-                    Some(Control::Update(launch)) => self.set_launch(*launch),
+                    Some(Control::Update(launch)) => {
+                        content.update(&launch.spec);
+                        self.set_launch(*launch);
+                    }
                     Some(Control::Disable) => {
                         self.stop(&mut child, stdin.take()).await;
                         return RunEnd::Disabled;
@@ -529,12 +583,23 @@ impl StreamTask {
                 },
                 line = next_line(&mut stdout) => match line {
                     Some(line) => {
-                        let heard = watchdog.hear(&line);
-                        if heard.advanced {
-                            fed_at_advance = self.role.relay_fed();
-                            fed_before = true;
+                        // What FFmpeg wrote at once is taken at once: one turn
+                        // of this loop per read, not one per line.
+                        let mut next = Some(line);
+                        while let Some(line) = next {
+                            content.line(&line);
+                            let heard = watchdog.hear(&line);
+                            if heard.advanced {
+                                fed_at_advance = self.role.relay_fed();
+                                fed_before = true;
+                            }
+                            let started = heard.started;
+                            self.heard(heard, &running);
+                            if started {
+                                content.running();
+                            }
+                            next = ready_line(&mut stdout);
                         }
-                        self.heard(heard, &running);
                     }
                     None => stdout = None,
                 },
@@ -590,6 +655,7 @@ impl StreamTask {
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
                     return RunEnd::Exited(watchdog.healthy());
                 },
+                _ = crate::clock::sleep_until(content.next_check()) => content.tick(),
                 _ = tokio::time::sleep_until(stall_at) => {
                     // onair itself may have been paused: what FFmpeg wrote
                     // meanwhile is still in the pipe and counts first.
@@ -710,6 +776,16 @@ impl StreamTask {
             s.running_since = None;
         });
     }
+}
+
+/// The next line if it is already read (buffered), without waiting.
+/// `next_line` is cancellation safe, so giving up on it loses nothing.
+fn ready_line<R>(lines: &mut Option<tokio::io::Lines<R>>) -> Option<String>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    use futures_util::FutureExt;
+    lines.as_mut()?.next_line().now_or_never()?.ok().flatten()
 }
 
 async fn next_line<R>(lines: &mut Option<tokio::io::Lines<R>>) -> Option<String>

@@ -2,15 +2,19 @@
 //! kind and output kind. Never a shell string: each argument is its own item.
 //!
 //! Two traps of FFmpeg are avoided by construction: no option ever follows
-//! the output URL (FFmpeg only warns and may ignore it), and no encoder
+//! the last output URL (FFmpeg only warns and may ignore it), and no encoder
 //! option (`-preset`, `-tune`, keyframes) is emitted with `-c:v copy`, where
 //! FFmpeg silently ignores it.
 
+use super::analysis::Analysis;
 use super::codecs::{self, AudioChoice, Handling, VideoChoice, Wanted};
 use super::source_info::SourceInfo;
 use crate::config::{Config, Input, Output, Profile, ProfileSettings, StreamSpec};
 use crate::secrets;
 use std::path::PathBuf;
+
+/// Where FFmpeg writes `-progress` blocks, and the analysis its measurements.
+pub const PROGRESS_CHANNEL: &str = "pipe:1";
 
 /// Network reads give up after this long without data, so a dead source
 /// becomes an error and a restart instead of a process hanging forever.
@@ -62,11 +66,21 @@ pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec
     let profile = config.profiles.get(spec.profile);
     let mut a: Vec<String> = Vec::with_capacity(64);
     global_args(&mut a, "level+info");
-    input_args(&mut a, spec, profile, &[]);
+    let thumbnail = config.thumbnail_path(&spec.name);
+    let analysis = spec.analysis.then(|| analysis_of(&thumbnail, handling));
+    let before_input = analysis
+        .as_ref()
+        .map(Analysis::input_args)
+        .unwrap_or_default();
+    input_args(&mut a, spec, profile, &before_input);
     codec_args(&mut a, spec, handling, profile);
     a.extend(profile.output_args.iter().cloned());
     a.extend(spec.output_args.iter().cloned());
     muxer_args(&mut a, config, spec);
+    // The analysis outputs follow the main one, which stays output #0.
+    if let Some(analysis) = &analysis {
+        a.extend(analysis.output_args());
+    }
     a
 }
 
@@ -74,7 +88,7 @@ pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec
 /// progress report on stdout that the stall watchdog listens to.
 pub(super) fn global_args(a: &mut Vec<String>, loglevel: &str) {
     a.extend(["-hide_banner", "-nostats", "-loglevel", loglevel].map(String::from));
-    a.extend(["-progress", "pipe:1", "-y"].map(String::from));
+    a.extend(["-progress", PROGRESS_CHANNEL, "-y"].map(String::from));
 }
 
 /// How the source is read, up to and including `-i`; `extra` stands just
@@ -164,6 +178,17 @@ pub(super) fn muxer_args(a: &mut Vec<String>, config: &Config, spec: &StreamSpec
             a.extend(["-f", "mpegts"].map(String::from));
             a.push(url.clone());
         }
+    }
+}
+
+/// The content analysis of a stream run with `handling`: a copied video is
+/// decoded at its key frames only.
+pub fn analysis_of<'a>(thumbnail: &'a std::path::Path, handling: &Handling) -> Analysis<'a> {
+    Analysis {
+        channel: PROGRESS_CHANNEL,
+        thumbnail,
+        key_frames_only: handling.video == VideoChoice::Copy,
+        audio: handling.audio != AudioChoice::None,
     }
 }
 
@@ -290,12 +315,24 @@ mod tests {
                     let config = config_for(input, output, profile);
                     let spec = &config.streams[0];
                     let argv = args(&config, spec);
-                    let last = argv.last().expect("argv");
-                    let expected_last = match &spec.output {
+                    let main_output = match &spec.output {
                         Output::Hls => playlist_path(&config, spec).display().to_string(),
                         Output::Rtmp(url) | Output::Srt(url) => url.clone(),
                     };
-                    assert_eq!(last, &expected_last);
+                    // The main output is the first; only the analysis
+                    // outputs (each with its own options) follow it.
+                    let at = argv
+                        .iter()
+                        .position(|a| *a == main_output)
+                        .expect("main output");
+                    let thumbnail = config.thumbnail_path(&spec.name);
+                    let analysis = analysis_of(&thumbnail, &handling(&config, spec, None));
+                    assert_eq!(argv[at + 1..], analysis.output_args()[..]);
+                    assert_eq!(
+                        argv.last(),
+                        Some(&thumbnail.display().to_string()),
+                        "nothing follows the last output"
+                    );
                     let i = argv.iter().position(|a| a == "-i").expect("-i");
                     for input_only in [
                         "-re",
@@ -304,6 +341,7 @@ mod tests {
                         "-rw_timeout",
                         "-fflags",
                         "-stream_loop",
+                        "-skip_frame:v",
                     ] {
                         if let Some(at) = argv.iter().position(|a| a == input_only) {
                             assert!(at < i, "{input_only} after -i in {argv:?}");

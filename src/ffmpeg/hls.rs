@@ -40,10 +40,17 @@ fn highest_segment(dir: &Path) -> Option<u64> {
 }
 
 /// The command of one run of an HLS output: `argv` with `-start_number`
-/// placed just before the output (the last argument).
+/// placed just before the HLS output's playlist (the argument after
+/// `-hls_segment_filename`'s value; other outputs, such as the analysis
+/// ones, may follow it), or before the last argument.
 pub fn numbered(argv: &[String], start: u64) -> Vec<String> {
     let mut run = argv.to_vec();
-    let at = run.len().saturating_sub(1);
+    let at = run
+        .iter()
+        .position(|a| a == "-hls_segment_filename")
+        .map(|i| i + 2)
+        .filter(|i| *i < run.len())
+        .unwrap_or(run.len().saturating_sub(1));
     run.splice(at..at, ["-start_number".to_string(), start.to_string()]);
     run
 }
@@ -141,6 +148,21 @@ mod tests {
                 "7",
                 "out/index.m3u8"
             ]
+        );
+        let argv: Vec<String> = [
+            "ffmpeg",
+            "-hls_segment_filename",
+            "out/seg-%d.ts",
+            "out/index.m3u8",
+            "-f",
+            "null",
+            "-",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            numbered(&argv, 7)[3..6],
+            ["-start_number", "7", "out/index.m3u8"]
         );
     }
 

@@ -5,7 +5,8 @@
 //! and write a destination the same way.
 
 use super::argv::{
-    audio_args, codec_args, command, global_args, handling, input_args, muxer_args, video_args,
+    analysis_of, audio_args, codec_args, command, global_args, handling, input_args, muxer_args,
+    video_args,
 };
 use super::codecs::{AudioChoice, Handling, VideoChoice};
 use crate::config::{AudioMode, Config, Input, Profile, StreamSpec, VideoMode};
@@ -42,9 +43,26 @@ pub fn ingest_spec(spec: &StreamSpec) -> StreamSpec {
 
 /// The ingest of a stream with `fallback` (the default), before its source
 /// is known: see [`ingest_command_with`].
-pub fn ingest_command(config: &Config, spec: &StreamSpec, extras: &IngestExtras) -> Vec<String> {
+pub fn ingest_command(config: &Config, spec: &StreamSpec) -> Vec<String> {
     let ingest = ingest_spec(spec);
-    ingest_command_with(config, &ingest, &handling(config, &ingest, None), extras)
+    let handling = handling(config, &ingest, None);
+    let extras = ingest_extras(config, &ingest, &handling);
+    ingest_command_with(config, &ingest, &handling, &extras)
+}
+
+/// What other parts add to an ingest (`spec` is the ingest's own): the
+/// content analysis (levels, alarms, thumbnail) of a stream that has it,
+/// reporting on the ingest's stdout beside `-progress`.
+pub fn ingest_extras(config: &Config, spec: &StreamSpec, handling: &Handling) -> IngestExtras {
+    if !spec.analysis {
+        return IngestExtras::default();
+    }
+    let thumbnail = config.thumbnail_path(&spec.name);
+    let analysis = analysis_of(&thumbnail, handling);
+    IngestExtras {
+        before_input: analysis.input_args(),
+        after_main_output: analysis.output_args(),
+    }
 }
 
 /// The ingest of a stream with `fallback`: reads the source, applies the
@@ -133,7 +151,7 @@ pub fn commands(config: &Config, spec: &StreamSpec) -> Vec<Vec<String>> {
         None => "card".to_string(),
     };
     vec![
-        ingest_command(config, spec, &IngestExtras::default()),
+        ingest_command(config, spec),
         output_command(config, spec),
         vec!["slate".into(), slate],
     ]
@@ -166,7 +184,7 @@ mod tests {
                 ));
                 all.push_str(&format!(
                     "## ingest {profile} / {input}\n{}\n\n",
-                    ingest_command(&c, &c.streams[0], &IngestExtras::default()).join(" ")
+                    ingest_command(&c, &c.streams[0]).join(" ")
                 ));
             }
             for output in [
@@ -192,14 +210,14 @@ mod tests {
             "[[stream]]\nname = \"p\"\ninput = \"rtmp://h/live/x\"\naudio = \"copy\"\noutput_args = [\"-b:v\", \"2M\"]\noutputs = [\n  { name = \"same\", url = \"rtmp://a/live/k\" },\n  { name = \"enc\", url = \"rtmp://b/live/k\", video = \"h264\", audio = \"aac\", output_args = [\"-metadata\", \"title=x\"] },\n  { name = \"mute\", url = \"rtmp://c/live/k\", audio = \"none\" },\n]\n",
         );
         let has = |argv: &[String], pair: [&str; 2]| argv.windows(2).any(|w| w == pair);
-        let ingest = ingest_command(&c, &c.streams[0], &IngestExtras::default());
+        let ingest = ingest_command(&c, &c.streams[0]);
         assert!(has(&ingest, ["-c:v", "copy"]) && has(&ingest, ["-c:a", "copy"]));
         assert!(
             has(&ingest, ["-b:v", "2M"]),
             "the stream's own options go to the ingest"
         );
         assert!(has(&ingest, ["-analyzeduration", "1000000"]));
-        assert_eq!(ingest.last().map(String::as_str), Some("pipe:3"));
+        assert!(has(&ingest, ["mpegts", "pipe:3"]));
 
         let same = output_command(&c, &c.streams[0]);
         assert!(has(&same, ["-c:v", "copy"]) && has(&same, ["-c:a", "copy"]));
@@ -216,12 +234,13 @@ mod tests {
 
     #[test]
     fn the_extras_of_other_parts_stand_before_the_input_and_after_the_main_output() {
-        let c = config("[[stream]]\nname = \"cam\"\ninput = \"rtsp://cam/s\"\n");
+        let c = config("[[stream]]\nname = \"cam\"\ninput = \"rtsp://cam/s\"\nanalysis = false\n");
         let extras = IngestExtras {
             before_input: vec!["-skip_frame:v".into(), "nokey".into()],
             after_main_output: vec!["-f".into(), "null".into(), "-".into()],
         };
-        let argv = ingest_command(&c, &c.streams[0], &extras);
+        let ingest = ingest_spec(&c.streams[0]);
+        let argv = ingest_command_with(&c, &ingest, &handling(&c, &ingest, None), &extras);
         let i = argv.iter().position(|a| a == "-i").expect("-i");
         assert_eq!(argv[i - 2..i], ["-skip_frame:v", "nokey"]);
         let ts = argv
@@ -229,5 +248,34 @@ mod tests {
             .position(|a| a == "pipe:3")
             .expect("main output");
         assert_eq!(argv[ts + 1..], ["-f", "null", "-"]);
+    }
+
+    #[test]
+    fn the_ingest_measures_the_source_and_the_outputs_only_remux() {
+        let c = config(
+            "[[stream]]\nname = \"cam\"\ninput = \"rtsp://cam/s\"\nvideo = \"copy\"\noutputs = [{ name = \"yt\", url = \"rtmp://a/live/k\" }]\n",
+        );
+        let argv = ingest_command(&c, &c.streams[0]);
+        let i = argv.iter().position(|a| a == "-i").expect("-i");
+        assert!(
+            argv[..i]
+                .windows(2)
+                .any(|w| w == ["-skip_frame:v", "nokey"]),
+            "a copied picture is decoded at its keyframes only: {argv:?}"
+        );
+        let ts = argv
+            .iter()
+            .position(|a| a == "pipe:3")
+            .expect("main output");
+        let after = argv[ts + 1..].join(" ");
+        assert!(
+            after.contains("astats") && after.ends_with(".thumbs/cam.jpg"),
+            "{after}"
+        );
+        let output = output_command(&c, &c.streams[0]).join(" ");
+        assert!(
+            !output.contains("astats") && !output.contains(".thumbs"),
+            "{output}"
+        );
     }
 }

@@ -61,6 +61,21 @@ const EMBEDDED: &[Embedded] = &[
         body: include_bytes!("../../assets/player.css"),
     },
     Embedded {
+        name: "wall.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../assets/wall.html"),
+    },
+    Embedded {
+        name: "wall.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/wall.js"),
+    },
+    Embedded {
+        name: "wall.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../assets/wall.css"),
+    },
+    Embedded {
         name: "hls.min.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../assets/hls.min.js"),
@@ -205,6 +220,9 @@ mod tests {
             "player.html",
             "player.js",
             "player.css",
+            "wall.html",
+            "wall.js",
+            "wall.css",
             "hls.min.js",
             "hls.js.LICENSE",
         ] {

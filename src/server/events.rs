@@ -7,6 +7,7 @@
 //!   profile or state, a new FFmpeg).
 //! - `/events`: a `snapshot` event with every new snapshot, and a `screens`
 //!   event whenever the list of screens changes.
+//! - `/events?wall`: a `wall` event whenever what `/wall` shows changes.
 //!
 //! Each event stream ends when its listener closes (a move or a stop), and
 //! open screen connections are counted for the console.
@@ -14,6 +15,7 @@
 use super::access::Client;
 use super::api::{PlayView, masked_json, masked_view, screen_view, watch_view};
 use super::listener::Closing;
+use super::wall::wall_view;
 use super::{AppState, Traffic};
 use crate::engine::{Engine, Snapshot};
 use axum::extract::{Extension, Query, State};
@@ -39,11 +41,13 @@ const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 pub(crate) struct EventsQuery {
     screen: Option<String>,
     stream: Option<String>,
+    wall: Option<String>,
 }
 
 enum Subject {
     Screen(String),
     Stream(String),
+    Wall,
     Everything,
 }
 
@@ -159,6 +163,7 @@ impl Feed {
                 "view",
                 masked_json(&watch_view(snapshot, &config, name), secrets),
             ),
+            Subject::Wall => ("wall", masked_json(&wall_view(snapshot), secrets)),
             Subject::Everything => ("snapshot", masked_json(snapshot, secrets)),
         };
         if self.last_payload.as_ref() != Some(&payload) {
@@ -215,6 +220,7 @@ pub(crate) async fn events(
         }
         (None, Some(stream)) => Subject::Stream(stream),
         (None, None) if !client.operator => return client.refusal("/events"),
+        (None, None) if query.wall.is_some() => Subject::Wall,
         (None, None) => Subject::Everything,
     };
     let Some(slot) = EventStreamSlot::take(&state.traffic, state.limits.event_streams) else {

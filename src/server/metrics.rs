@@ -7,7 +7,7 @@
 
 use super::access::Operator;
 use super::{AppState, Traffic};
-use crate::engine::{Snapshot, StreamSnapshot, StreamState};
+use crate::engine::{AlarmKind, AudioLevels, ChannelLevel, Snapshot, StreamSnapshot, StreamState};
 use axum::body::{Body, HttpBody};
 use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderValue, Method, header};
@@ -159,6 +159,63 @@ pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// Levels older than this are left out: the stream stopped measuring.
+const LEVELS_FRESH_MILLIS: u64 = 2_000;
+
+/// What the audience gets: audio levels per channel, and each content
+/// alarm as 0 or 1 for every stream that measures its content.
+fn content(out: &mut String, snapshot: &Snapshot) {
+    let levels: Vec<(&StreamSnapshot, &AudioLevels)> = snapshot
+        .streams
+        .iter()
+        .filter_map(|s| s.audio.as_ref().map(|a| (s, a)))
+        .filter(|(s, a)| {
+            s.pid.is_some() && snapshot.taken_at.saturating_sub(a.at) <= LEVELS_FRESH_MILLIS
+        })
+        .collect();
+    for (name, help, value) in [
+        (
+            "onair_stream_audio_peak_dbfs",
+            "Peak audio level of the latest 0.2 s, per channel, dBFS (-120: digital silence).",
+            (|c: &ChannelLevel| c.peak_dbfs) as fn(&ChannelLevel) -> f32,
+        ),
+        (
+            "onair_stream_audio_rms_dbfs",
+            "RMS audio level of the latest 0.2 s, per channel, dBFS (-120: digital silence).",
+            |c: &ChannelLevel| c.rms_dbfs,
+        ),
+    ] {
+        family(out, name, "gauge", help);
+        for (stream, audio) in &levels {
+            for (index, channel) in audio.channels.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{stream=\"{}\",channel=\"{}\"}} {}",
+                    label(&stream.name),
+                    index + 1,
+                    value(channel)
+                );
+            }
+        }
+    }
+    family(
+        out,
+        "onair_stream_alarm",
+        "gauge",
+        "1 while the content alarm is raised (silent, black, frozen).",
+    );
+    for stream in snapshot.streams.iter().filter(|s| s.analysis) {
+        for kind in AlarmKind::ALL {
+            let raised = u8::from(stream.alarms.iter().any(|a| a.kind == kind));
+            let _ = writeln!(
+                out,
+                "onair_stream_alarm{{stream=\"{}\",alarm=\"{kind}\"}} {raised}",
+                label(&stream.name)
+            );
+        }
+    }
+}
+
 /// The whole exposition.
 fn render(snapshot: &Snapshot, traffic: &Traffic) -> String {
     let mut out = String::with_capacity(4096);
@@ -255,6 +312,8 @@ fn render(snapshot: &Snapshot, traffic: &Traffic) -> String {
             }
         }
     }
+
+    content(&mut out, snapshot);
 
     family(
         &mut out,

@@ -22,6 +22,7 @@ mod pages;
 mod playlists;
 mod screen_reports;
 mod time;
+mod wall;
 
 pub use screen_reports::{MAX_BODY_BYTES as MAX_REPORT_BYTES, REPORT_BURST, REPORTS_PER_SECOND};
 
@@ -295,6 +296,8 @@ fn router(state: AppState) -> hls_first::App {
         .route("/api/screens/{name}", get(api::screen))
         .route("/api/screen-reports", post(screen_reports::report))
         .route("/api/watch/{*stream}", get(api::watch))
+        .route("/wall", get(wall::page))
+        .route("/wall/thumbnail/{*stream}", get(wall::thumbnail))
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))
         .route("/time", get(time::now))

@@ -6,10 +6,12 @@
 //! every key's behaviour unit-testable, including the y/n questions that
 //! stand between the operator and a stopped stream.
 
+use super::bell::Bell;
 use super::history::CpuHistory;
 use super::keymap::{self, Action};
+use super::picture::Picture;
 use crate::engine::{
-    Command, LogEntry, Snapshot, StreamDetails, StreamSnapshot, StreamState, UnixMillis,
+    AlarmKind, Command, LogEntry, Snapshot, StreamDetails, StreamSnapshot, StreamState, UnixMillis,
 };
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::VecDeque;
@@ -231,6 +233,11 @@ pub struct App {
     log: VecDeque<LogEntry>,
     details: Option<StreamDetails>,
     consoles: usize,
+    picture: Picture,
+    /// The alarms of the previous snapshot (`None` before the first one),
+    /// so that a newly raised one is flashed once.
+    seen_alarms: Option<Vec<(String, AlarmKind, UnixMillis)>>,
+    bell: Bell,
 }
 
 impl Default for App {
@@ -258,14 +265,30 @@ impl App {
             log: VecDeque::new(),
             details: None,
             consoles: 1,
+            picture: Picture::default(),
+            seen_alarms: None,
+            bell: Bell::default(),
         }
     }
 
-    /// Takes in a new snapshot: records CPU for the sparklines and keeps
-    /// the selection on an existing stream.
+    /// Takes in a new snapshot: records CPU for the sparklines, keeps the
+    /// selection on an existing stream, flashes a newly raised alarm and
+    /// tells the bell.
     pub fn observe(&mut self, snapshot: &Snapshot) {
         self.cpu.observe(snapshot);
         self.keep_selection_valid(snapshot);
+        self.flash_new_alarms(snapshot);
+        self.bell.observe(snapshot);
+    }
+
+    /// The terminal bell (whether it is muted).
+    pub fn bell(&self) -> &Bell {
+        &self.bell
+    }
+
+    /// Whether the terminal bell must ring now (see [`Bell::take`]).
+    pub fn take_bell(&mut self, now: UnixMillis) -> bool {
+        self.bell.take(now)
     }
 
     /// Takes in engine log entries newer than those seen, keeps the newest
@@ -324,6 +347,39 @@ impl App {
         self.consoles
     }
 
+    /// Flashes an alarm raised since the previous snapshot (the table
+    /// keeps showing it as a flag for as long as it lasts).
+    fn flash_new_alarms(&mut self, snapshot: &Snapshot) {
+        let current: Vec<(String, AlarmKind, UnixMillis)> = snapshot
+            .streams
+            .iter()
+            .flat_map(|s| s.alarms.iter().map(|a| (s.name.clone(), a.kind, a.since)))
+            .collect();
+        if let Some(seen) = &self.seen_alarms {
+            let fresh = snapshot.streams.iter().find_map(|stream| {
+                stream.alarms.iter().find_map(|alarm| {
+                    let key = (stream.name.clone(), alarm.kind, alarm.since);
+                    (!seen.contains(&key)).then(|| {
+                        format!(
+                            "{}: {} — {}",
+                            stream.name,
+                            alarm.kind.as_str().to_uppercase(),
+                            alarm.detail
+                        )
+                    })
+                })
+            });
+            if let Some(text) = fresh {
+                self.flash = Some(Flash {
+                    text,
+                    level: Level::Error,
+                    until: snapshot.taken_at + FLASH_MILLIS,
+                });
+            }
+        }
+        self.seen_alarms = Some(current);
+    }
+
     /// The name of the selected stream.
     pub fn selected(&self) -> Option<&str> {
         self.selected.as_deref()
@@ -362,6 +418,16 @@ impl App {
     /// When the current flash line disappears (the event loop redraws then).
     pub fn flash_until(&self) -> Option<UnixMillis> {
         self.flash.as_ref().map(|flash| flash.until)
+    }
+
+    /// The selected stream's picture and how it is drawn.
+    pub fn picture(&self) -> &Picture {
+        &self.picture
+    }
+
+    /// The picture, to take in a newly read thumbnail.
+    pub fn picture_mut(&mut self) -> &mut Picture {
+        &mut self.picture
     }
 
     /// Recent CPU samples for the sparklines.
@@ -555,6 +621,24 @@ impl App {
                     stream: stream.name.clone(),
                     on,
                 });
+            }
+            Action::TogglePicture => {
+                self.picture.toggle();
+                let text = if self.picture.shown() {
+                    "picture shown (v hides it)"
+                } else {
+                    "picture hidden (v shows it)"
+                };
+                self.flash_info(text.to_string(), now);
+            }
+            Action::ToggleBell => {
+                self.bell.toggle();
+                let text = if self.bell.on() {
+                    "bell on: alarms and failed or stalled streams ring the terminal's bell"
+                } else {
+                    "bell muted (m turns it back on)"
+                };
+                self.flash_info(text.to_string(), now);
             }
             Action::NextPane => self.focus = self.focus.next(),
             Action::PreviousPane => self.focus = self.focus.previous(),

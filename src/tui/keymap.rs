@@ -30,6 +30,10 @@ pub enum Action {
     Restart,
     /// Put the stream's slate on the air by hand, or take it off.
     Bumper,
+    /// Hide or show the selected stream's picture.
+    TogglePicture,
+    /// Mute or unmute the terminal bell.
+    ToggleBell,
     /// Focus the next pane.
     NextPane,
     /// Focus the previous pane.
@@ -202,6 +206,20 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[KeyPress::char('b')],
         action: Action::Bumper,
         description: "bumper: the slate on the air by hand, or back to live",
+        dangerous: false,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyPress::char('v')],
+        action: Action::TogglePicture,
+        description: "hide or show the selected stream's picture",
+        dangerous: false,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyPress::char('m')],
+        action: Action::ToggleBell,
+        description: "mute or unmute the bell that rings on alarms and failures",
         dangerous: false,
         footer: None,
     },

@@ -9,9 +9,11 @@
 //! closing it, however it closes, never touches a stream.
 
 pub mod app;
+pub mod bell;
 pub mod format;
 pub mod history;
 pub mod keymap;
+pub mod picture;
 pub mod view;
 
 use crate::control::{Event, Request, Session, Update};
@@ -61,7 +63,11 @@ pub enum Leave {
 /// cannot be set up.
 pub async fn run(session: &mut Session, signals: &mut Signals) -> io::Result<Leave> {
     let mut console = Console::enter()?;
-    let result = event_loop(&mut console.terminal, session, signals).await;
+    // Asking the terminal what it can draw reads stdin: before any key is read.
+    let picture = tokio::task::spawn_blocking(picture::Picture::detect)
+        .await
+        .unwrap_or_default();
+    let result = event_loop(&mut console.terminal, session, signals, picture).await;
     drop(console);
     result
 }
@@ -184,12 +190,15 @@ async fn event_loop(
     terminal: &mut DefaultTerminal,
     session: &mut Session,
     signals: &mut Signals,
+    picture: picture::Picture,
 ) -> io::Result<Leave> {
     let mut state = State {
         app: App::new(),
         snapshot: Arc::new(Snapshot::default()),
         server: ServerStats::default(),
     };
+    *state.app.picture_mut() = picture;
+    let mut pictures = picture::Reader::default();
     // The first picture comes before the first frame, so the dashboard is
     // drawn whole, with the first stream selected.
     let mut watched = None;
@@ -235,6 +244,7 @@ async fn event_loop(
             }
             watched = wanted;
         }
+        pictures.request(&mut state.app, &state.snapshot);
         let wake = next_wake(&state, dirty, last_draw);
         let mut draw_now = false;
         tokio::select! {
@@ -245,6 +255,10 @@ async fn event_loop(
                 }
                 other => return Ok(engine_gone(other)),
             },
+            (request, image) = pictures.next() => {
+                state.app.picture_mut().loaded(request, image);
+                dirty = true;
+            }
             event = events.next() => match event {
                 Some(Ok(TermEvent::Key(key))) if key.kind == KeyEventKind::Press => {
                     match state.app.handle_key(key, &state.snapshot, now_millis()) {
@@ -321,7 +335,18 @@ fn draw(terminal: &mut DefaultTerminal, state: &mut State) -> io::Result<()> {
     let mut rendered = app::Rendered::default();
     terminal.draw(|frame| rendered = view::draw(frame, &scene))?;
     state.app.set_rendered(rendered);
+    if state.app.take_bell(now) {
+        // After the frame that shows why.
+        ring(terminal.backend_mut())?;
+    }
     Ok(())
+}
+
+/// Rings the terminal's bell (one BEL byte; the terminal decides whether
+/// that is a sound, a flash or a mark on its tab).
+fn ring(out: &mut impl io::Write) -> io::Result<()> {
+    out.write_all(b"\x07")?;
+    out.flush()
 }
 
 /// The local time zone's offset from UTC at `at`, from the system's `TZ`

@@ -2,6 +2,7 @@
 //! output, its recent state changes, and the engine's log. Each one
 //! follows its newest line until the operator scrolls it.
 
+use super::picture;
 use super::text::{clean, wrap, wrap_at_most};
 use super::{Scene, WIDE_COLUMNS};
 use crate::engine::{ProcessRole, StreamSnapshot};
@@ -17,39 +18,74 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 /// is not focused (focusing it shows the whole command).
 const COMMAND_LINES: usize = 2;
 
-/// Draws the three panes (side by side on wide terminals, stacked on
-/// narrow ones) and records their extents in `rendered`.
+/// Columns of the picture pane on terminals narrower than [`WIDE_COLUMNS`].
+const PICTURE_COLUMNS: u16 = 30;
+/// Below this width there is no room for a picture beside the logs.
+const PICTURE_MIN_TOTAL: u16 = 64;
+
+/// Draws the panes (the picture and sound of the selected stream, its
+/// FFmpeg output, its state changes and the engine log) and records the
+/// extents of the scrolling ones in `rendered`.
 pub fn draw(frame: &mut Frame, area: Rect, scene: &Scene, rendered: &mut Rendered) {
     if area.height == 0 {
         return;
     }
+    let stream = scene.app.selected_stream(scene.snapshot);
+    let picture_height =
+        |width: u16| picture::height(scene, stream, width).min(area.height.saturating_sub(3));
     // The screens pane takes a line per screen (and its title), within limits.
     let reports = scene.snapshot.screen_reports.len().max(1) as u16;
-    let (output_area, history_area, screens_area, log_area) = if area.width >= WIDE_COLUMNS {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                .spacing(1)
-                .areas(area);
-        let screens_height = (reports + 1).min(right.height * 3 / 10).max(2);
-        let [top, middle, bottom] = Layout::vertical([
-            Constraint::Percentage(35),
-            Constraint::Length(screens_height),
-            Constraint::Min(0),
-        ])
-        .areas(right);
-        (left, top, middle, bottom)
-    } else {
-        let screens_height = (reports + 1).min(area.height / 5).max(2);
-        let [a, b, c, d] = Layout::vertical([
-            Constraint::Percentage(45),
-            Constraint::Percentage(18),
-            Constraint::Length(screens_height),
-            Constraint::Min(0),
-        ])
-        .areas(area);
-        (a, b, c, d)
-    };
-    let stream = scene.app.selected_stream(scene.snapshot);
+    let (picture_area, output_area, history_area, screens_area, log_area) =
+        if area.width >= WIDE_COLUMNS {
+            let [left, right] =
+                Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                    .spacing(1)
+                    .areas(area);
+            let [picture, rest] = Layout::vertical([
+                Constraint::Length(picture_height(right.width)),
+                Constraint::Min(0),
+            ])
+            .areas(right);
+            let screens_height = (reports + 1).min(rest.height * 3 / 10).max(2);
+            let [top, middle, bottom] = Layout::vertical([
+                Constraint::Percentage(35),
+                Constraint::Length(screens_height),
+                Constraint::Min(0),
+            ])
+            .areas(rest);
+            (Some(picture), left, top, middle, bottom)
+        } else if area.width >= PICTURE_MIN_TOTAL {
+            let [left, right] =
+                Layout::horizontal([Constraint::Length(PICTURE_COLUMNS), Constraint::Min(0)])
+                    .spacing(1)
+                    .areas(area);
+            let [picture, history] = Layout::vertical([
+                Constraint::Length(picture_height(left.width)),
+                Constraint::Min(0),
+            ])
+            .areas(left);
+            let screens_height = (reports + 1).min(right.height / 5).max(2);
+            let [output, screens, log] = Layout::vertical([
+                Constraint::Percentage(55),
+                Constraint::Length(screens_height),
+                Constraint::Min(0),
+            ])
+            .areas(right);
+            (Some(picture), output, history, screens, log)
+        } else {
+            let screens_height = (reports + 1).min(area.height / 5).max(2);
+            let [a, b, c, d] = Layout::vertical([
+                Constraint::Percentage(45),
+                Constraint::Percentage(18),
+                Constraint::Length(screens_height),
+                Constraint::Min(0),
+            ])
+            .areas(area);
+            (None, a, b, c, d)
+        };
+    if let Some(picture_area) = picture_area {
+        picture::draw(frame, picture_area, scene, stream);
+    }
     rendered.output = output_pane(frame, output_area, scene, stream);
     rendered.history = history_pane(frame, history_area, scene, stream);
     rendered.screens = screens_pane(frame, screens_area, scene);
@@ -72,6 +108,19 @@ fn screens_pane(frame: &mut Frame, area: Rect, scene: &Scene) -> PaneExtent {
 
 /// A pane's frame: a top rule carrying the title, highlighted when focused.
 fn pane_block(title: String, focused: bool, scrolled: usize) -> Block<'static> {
+    let mut spans = vec![Span::raw(title)];
+    if scrolled > 0 {
+        spans.push(Span::styled(
+            format!(" ↑{scrolled} (End follows)"),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    rule(spans, focused)
+}
+
+/// A top rule carrying a title made of `spans` (bold, unless a span has a
+/// style of its own), highlighted when focused.
+pub(super) fn rule(spans: Vec<Span<'static>>, focused: bool) -> Block<'static> {
     let (title_style, rule_style) = if focused {
         (
             Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
@@ -83,17 +132,19 @@ fn pane_block(title: String, focused: bool, scrolled: usize) -> Block<'static> {
             Style::new().fg(Color::DarkGray),
         )
     };
-    let mut spans = vec![Span::styled(format!(" {title} "), title_style)];
-    if scrolled > 0 {
-        spans.push(Span::styled(
-            format!("↑{scrolled} (End follows) "),
-            Style::new().fg(Color::Yellow),
-        ));
-    }
+    let mut title = vec![Span::raw(" ")];
+    title.extend(spans.into_iter().map(|span| {
+        if span.style == Style::default() {
+            span.style(title_style)
+        } else {
+            span
+        }
+    }));
+    title.push(Span::raw(" "));
     Block::new()
         .borders(Borders::TOP)
         .border_style(rule_style)
-        .title(Line::from(spans))
+        .title(Line::from(title))
 }
 
 /// Shows the window of `lines` that ends `scroll` lines above the newest

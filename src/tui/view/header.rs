@@ -70,11 +70,18 @@ fn machine_line(scene: &Scene, width: u16) -> Line<'static> {
     };
     let screens = server.screens_connected;
     let consoles = scene.app.consoles();
-    let groups = vec![
-        vec![Span::styled(
-            "onair",
-            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
-        )],
+    let mut groups = vec![vec![Span::styled(
+        "onair",
+        Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+    )]];
+    if !scene.app.bell().on() {
+        // Said up front: a muted console must not look like a quiet venue.
+        groups.push(vec![Span::styled(
+            "bell muted (m)",
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        )]);
+    }
+    groups.extend([
         vec![
             label("CPU "),
             value(format::percent(host.cpu_percent)),
@@ -113,7 +120,7 @@ fn machine_line(scene: &Scene, width: u16) -> Line<'static> {
                 format::bytes(host.onair_rss_bytes)
             )),
         ],
-    ];
+    ]);
     fitted(groups, width)
 }
 

@@ -28,12 +28,9 @@ pub fn draw(frame: &mut Frame, area: Rect) {
         })
         .collect();
     lines.push(Line::raw(""));
+    // Leaving's own keys are on q's line; 24 rows must hold it all.
     lines.push(Line::styled(
-        "In a y/n question: y confirms, n or Esc cancels.",
-        Style::new().fg(Color::DarkGray),
-    ));
-    lines.push(Line::styled(
-        "Leaving (q): d detaches, s stops every stream, Esc stays.",
+        "In a y/n question: y confirms, n or Esc cancels; leaving: Esc stays.",
         Style::new().fg(Color::DarkGray),
     ));
     lines.push(Line::styled(

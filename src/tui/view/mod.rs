@@ -7,6 +7,8 @@ mod detail;
 mod footer;
 mod header;
 mod help;
+mod meter;
+mod picture;
 mod popup;
 mod screens;
 mod table;

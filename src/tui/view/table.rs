@@ -2,6 +2,7 @@
 //! the terminal is narrow, never wrapped.
 
 use super::Scene;
+use super::meter;
 use super::text::fit;
 use crate::config::Profile;
 use crate::engine::{StreamSnapshot, StreamState};
@@ -10,7 +11,7 @@ use crate::tui::history::CPU_WINDOW_MILLIS;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
 /// The marker in front of the selected row.
@@ -22,6 +23,8 @@ const MARKER_WIDTH: u16 = 2;
 enum Column {
     Name,
     State,
+    Alarms,
+    Audio,
     Profile,
     Video,
     Output,
@@ -38,9 +41,11 @@ enum Column {
 
 /// Columns in the order they are given up when space runs out: the last
 /// one goes first.
-const PRIORITY: [Column; 14] = [
+const PRIORITY: [Column; 16] = [
     Column::Name,
     Column::State,
+    Column::Alarms,
+    Column::Audio,
     Column::Cpu,
     Column::Profile,
     Column::Uptime,
@@ -56,9 +61,11 @@ const PRIORITY: [Column; 14] = [
 ];
 
 /// Columns in the order they are shown.
-const ORDER: [Column; 14] = [
+const ORDER: [Column; 16] = [
     Column::Name,
     Column::State,
+    Column::Alarms,
+    Column::Audio,
     Column::Profile,
     Column::Video,
     Column::Output,
@@ -73,6 +80,55 @@ const ORDER: [Column; 14] = [
     Column::LastEvent,
 ];
 
+/// Room for one flag with its duration (`SILENT 12m03s`).
+const ALARMS_WIDTH: u16 = 13;
+
+/// The raised alarms in `width` cells: every flag with its duration if they
+/// fit, else the words alone, else the first flag and how many more.
+fn alarm_flags(stream: &StreamSnapshot, now: u64, width: usize) -> Line<'static> {
+    let full = meter::flags(stream, now);
+    if full.is_empty() {
+        return Line::default();
+    }
+    let words: Vec<Span> = stream
+        .alarms
+        .iter()
+        .map(|a| Span::styled(meter::flag_word(a.kind), meter::flag_style()))
+        .flat_map(|s| [Span::raw(" "), s])
+        .skip(1)
+        .collect();
+    let first: Vec<Span> = full
+        .iter()
+        .take(1)
+        .cloned()
+        .chain(
+            (stream.alarms.len() > 1)
+                .then(|| {
+                    [
+                        Span::raw(" "),
+                        Span::styled(
+                            format!("+{}", stream.alarms.len() - 1),
+                            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                        ),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
+        .collect();
+    let fits = |spans: &Vec<Span>| spans.iter().map(Span::width).sum::<usize>() <= width;
+    let chosen = [full, words, first]
+        .into_iter()
+        .find(fits)
+        .unwrap_or_else(|| {
+            vec![Span::styled(
+                meter::flag_word(stream.alarms[0].kind),
+                meter::flag_style(),
+            )]
+        });
+    Line::from(chosen)
+}
+
 /// The last-event column only appears with at least this much room.
 const LAST_EVENT_MIN: u16 = 12;
 
@@ -81,6 +137,8 @@ impl Column {
         match self {
             Column::Name => "STREAM",
             Column::State => "STATE",
+            Column::Alarms => "ALARMS",
+            Column::Audio => "AUDIO",
             Column::Profile => "PROFILE",
             Column::Video => "VIDEO",
             Column::Output => "OUTPUT",
@@ -212,13 +270,17 @@ fn column_widths(streams: &[&StreamSnapshot], total: u16) -> Vec<(Column, u16)> 
         .max()
         .unwrap_or(0)
         .clamp(Column::Video.title().len(), 16) as u16;
-    let spark_width = if total >= 140 { 20 } else { 10 };
+    let spark_width = if total >= 180 { 20 } else { 10 };
+    let audio_width = if total >= 200 { 15 } else { 11 };
+
     let mut used = MARKER_WIDTH;
     let mut chosen = Vec::new();
     for column in PRIORITY {
         let width = match column {
             Column::Name => name_width,
             Column::State => 12,
+            Column::Alarms => ALARMS_WIDTH,
+            Column::Audio => audio_width,
             Column::Profile => 7,
             Column::Video => video_width,
             Column::Output => output_width,
@@ -265,6 +327,8 @@ fn cell(column: Column, stream: &StreamSnapshot, scene: &Scene, width: usize) ->
     let text = match column {
         Column::Name => fit(&stream.name, width),
         Column::State => return state_cell(stream, now),
+        Column::Alarms => return Cell::from(alarm_flags(stream, now, width)),
+        Column::Audio => return Cell::from(meter::meter(stream, now, width)),
         Column::Profile => match stream.profile {
             Profile::LowLatency => "low-lat".to_string(),
             Profile::Stable => "stable".to_string(),
