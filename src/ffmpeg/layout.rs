@@ -9,7 +9,7 @@ use super::argv::{
     video_args,
 };
 use super::codecs::{AudioChoice, Handling, VideoChoice};
-use crate::config::{AudioMode, Config, Input, Profile, StreamSpec, VideoMode};
+use crate::config::{AudioMode, Config, Input, StreamSpec, VideoMode};
 
 /// Pieces other parts of onair add to a stream's ingest, the one FFmpeg
 /// that reads the source: content analysis and source probing plug in
@@ -108,12 +108,14 @@ pub fn output_command(config: &Config, spec: &StreamSpec) -> Vec<String> {
     let profile = config.profiles.get(spec.profile);
     let mut a = vec![config.server.ffmpeg.display().to_string()];
     global_args(&mut a, "level+warning");
-    if spec.profile == Profile::LowLatency {
-        a.extend(["-fflags", "nobuffer", "-flags", "low_delay"].map(String::from));
-    }
     // The relay starts every output on the program tables and a keyframe
-    // with its parameter sets: half a second of probing is plenty, where
-    // FFmpeg's default 5 s would keep a (re)started output silent.
+    // with its parameter sets: half a second of probing finds the audio as
+    // well (an MPEG-TS muxer gathers a few audio frames per packet), where
+    // FFmpeg's default 5 s would keep a (re)started output silent. What was
+    // probed is kept (no `-fflags nobuffer`): dropped, the output would
+    // wait for the next keyframe after writing its header, and HLS's
+    // PROGRAM-DATE-TIME (taken when the header is written) would run ahead
+    // of the pictures, making low-latency screens stall.
     a.extend(["-analyzeduration", "500000", "-f", "mpegts", "-i", "pipe:0"].map(String::from));
     a.extend(["-map", "0:v:0"].map(String::from));
     let audio = match spec.audio {
