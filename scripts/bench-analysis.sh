@@ -112,10 +112,13 @@ phase true > "$work/on.txt"
 grep -v '^RESULT' "$work/on.txt"
 off_line=$(grep '^RESULT' "$work/off.txt")
 on_line=$(grep '^RESULT' "$work/on.txt")
-python3 - $off_line $on_line <<'EOF'
+python3 - $off_line $on_line "$(nproc)" <<'EOF'
 import sys
-_, _, off, _, _, off_tree, _, _, on, onair, speed, on_tree = sys.argv[1:13]
-off, on, onair, speed, off_tree, on_tree = map(float, (off, on, onair, speed, off_tree, on_tree))
+_, _, off, _, _, off_tree, _, _, on, onair, speed, on_tree, cores = sys.argv[1:14]
+off, on, onair, speed, off_tree, on_tree, cores = map(float, (off, on, onair, speed, off_tree, on_tree, cores))
+if max(off, on) >= 0.95 * cores:
+    print(f"WARNING: the host was saturated ({max(off, on):.2f} of {cores:.0f} cores busy): the host ratio means "
+          "nothing; run it on a quiet machine (the onair+FFmpeg ratio still compares the two phases)")
 print(f"host CPU with analysis / without: {on / off:.2f}x (goal <= 1.5x)")
 print(f"onair+FFmpeg CPU with analysis / without: {on_tree / off_tree:.2f}x")
 print(f"onair's own CPU with analysis: {onair:.2f} % of a core (goal <= 2 %)")

@@ -4,7 +4,9 @@
 # nginx is set up as one would for HLS (worker_processes auto, sendfile,
 # keep-alive, no access log) and serves its own copy of the files, so that
 # its opens do not wake onair's watch of hls_dir.
-# Prints onair/nginx for requests per second and p99 latency.
+# Prints onair/nginx for requests per second, p99 latency and the CPU time
+# each server spent per request (less noisy than req/s on a busy machine:
+# it is what serving screens takes away from FFmpeg).
 # Goal: onair >= 1.0 of nginx's req/s, and a p99 no worse than nginx's.
 #   DURATION=10 ROUNDS=3 scripts/bench-http.sh
 set -euo pipefail
@@ -72,7 +74,8 @@ input = "lavfi:testsrc2=size=320x180:rate=15"
 enabled = false
 TOML
 $SERVE "$work/streams.toml" 2>"$work/onair.log" &
-pids+=($!)
+ONAIR_PID=$!
+pids+=($ONAIR_PID)
 
 # nginx: tuned as one would for HLS (sendfile, keep-alive, no access log),
 # with the same headers onair sends.
@@ -106,7 +109,8 @@ http {
 }
 CONF
 "$NGINX" -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>"$work/nginx/stderr.log" &
-pids+=($!)
+NGINX_PID=$!
+pids+=($NGINX_PID)
 
 wait_up() {
   for _ in $(seq 1 100); do
@@ -124,31 +128,49 @@ wait_up "http://127.0.0.1:$NGINX_PORT$PLAYLIST"
 cmp <(curl -s "http://127.0.0.1:$ONAIR_PORT$SEGMENT") <(curl -s "http://127.0.0.1:$NGINX_PORT$SEGMENT") \
   || { echo "onair and nginx serve different bytes" >&2; exit 1; }
 
-# wrk's p99 in milliseconds, and its requests per second.
+# CPU time (clock ticks) used so far by a process and its children's
+# processes that are running (nginx's workers).
+ticks() {
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    [ -r "/proc/$pid/stat" ] || continue
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+
+# wrk's requests per second, its p99 in milliseconds, and the server's CPU
+# microseconds per request.
 run_wrk() {
-  local out
+  local out before after
+  before=$(ticks "$2")
   out=$(wrk -t2 -c50 -d"${DURATION}s" --latency "$1")
-  local rps p99
+  after=$(ticks "$2")
+  local rps p99 count
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  count=$(awk '/requests in/ {print $1}' <<<"$out")
   p99=$(awk '$1 == "99%" {v=$2; u=v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
         if (u == "us") v = v / 1000; else if (u == "s") v = v * 1000; print v}' <<<"$out")
-  echo "$rps $p99"
+  echo "$rps $p99 $(awk -v t=$((after - before)) -v hz="$HZ" -v n="$count" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
 }
 
 # The machine may be busy with other work: interleave ROUNDS short runs of
 # each server and compare medians, so a burst of load hits both alike.
 ROUNDS=${ROUNDS:-3}
-declare -A RPS P99
+declare -A RPS P99 CPU
 for name in playlist segment; do
   path=$PLAYLIST; [ "$name" = segment ] && path=$SEGMENT
   wrk -t2 -c50 -d2s "http://127.0.0.1:$ONAIR_PORT$path" >/dev/null   # warm-up
   wrk -t2 -c50 -d2s "http://127.0.0.1:$NGINX_PORT$path" >/dev/null
   for round in $(seq 1 "$ROUNDS"); do
     for server in onair nginx; do
-      port=$ONAIR_PORT; [ "$server" = nginx ] && port=$NGINX_PORT
-      read -r rps p99 < <(run_wrk "http://127.0.0.1:$port$path")
+      port=$ONAIR_PORT; pid=$ONAIR_PID
+      [ "$server" = nginx ] && port=$NGINX_PORT && pid=$NGINX_PID
+      read -r rps p99 cpu < <(run_wrk "http://127.0.0.1:$port$path" "$pid")
       RPS[$name-$server]+="$rps "
       P99[$name-$server]+="$p99 "
+      CPU[$name-$server]+="$cpu "
     done
   done
 done
@@ -156,19 +178,23 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 echo "wrk -t2 -c50, $ROUNDS x ${DURATION}s per server and file (medians; all runs in brackets)"
-printf '%-9s %-6s %10s %9s   %s\n' file server "req/s" "p99 ms" "runs (req/s | p99 ms)"
+printf '%-9s %-6s %10s %9s %9s   %s\n' file server "req/s" "p99 ms" "CPU us/req" "runs (req/s | p99 ms | CPU us/req)"
 for name in playlist segment; do
   for server in onair nginx; do
     rps=$(median <<<"${RPS[$name-$server]}")
     p99=$(median <<<"${P99[$name-$server]}")
+    cpu=$(median <<<"${CPU[$name-$server]}")
     RESULT[$name-$server-rps]=$rps
     RESULT[$name-$server-p99]=$p99
-    printf '%-9s %-6s %10.0f %9.2f   [%s| %s]\n' "$name" "$server" "$rps" "$p99" "${RPS[$name-$server]}" "${P99[$name-$server]}"
+    RESULT[$name-$server-cpu]=$cpu
+    printf '%-9s %-6s %10.0f %9.2f %9.1f   [%s| %s| %s]\n' "$name" "$server" "$rps" "$p99" "$cpu" \
+      "${RPS[$name-$server]}" "${P99[$name-$server]}" "${CPU[$name-$server]}"
   done
 done
 echo
 for name in playlist segment; do
   awk -v n="$name" -v or="${RESULT[$name-onair-rps]}" -v nr="${RESULT[$name-nginx-rps]}" \
       -v op="${RESULT[$name-onair-p99]}" -v np="${RESULT[$name-nginx-p99]}" \
-      'BEGIN { printf "%-9s onair/nginx: req/s %.2f, p99 %.2f (lower is better for p99)\n", n, or/nr, op/np }'
+      -v oc="${RESULT[$name-onair-cpu]}" -v nc="${RESULT[$name-nginx-cpu]}" \
+      'BEGIN { printf "%-9s onair/nginx: req/s %.2f, p99 %.2f, CPU per request %.2f (lower is better for p99 and CPU)\n", n, or/nr, op/np, oc/nc }'
 done

@@ -10,6 +10,7 @@
 #   SECONDS_PER_PROFILE=60 PROFILES=low-latency scripts/bench-latency.sh
 #   VIA=proxy scripts/bench-latency.sh                # through assets/nginx-screens.conf
 #   LL_SCREEN_DELAY=0.7 LL_HLS_TIME=0.5 scripts/bench-latency.sh   # try other settings
+#   TRACE=1 scripts/bench-latency.sh                  # print each reading with a spread over 50 ms
 # Needs chromium, chromium-driver (and nginx for VIA=proxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,5 +22,6 @@ export ONAIR_LATENCY_PROFILES=${PROFILES:-}
 export ONAIR_LATENCY_VIA=${VIA:-}
 export ONAIR_LL_SCREEN_DELAY=${LL_SCREEN_DELAY:-}
 export ONAIR_LL_HLS_TIME=${LL_HLS_TIME:-}
+export ONAIR_LATENCY_TRACE=${TRACE:-}
 cargo test --release --test screens_in_step -- --ignored --nocapture --exact glass_to_glass_per_profile 2>&1 \
-  | grep -E '^latency |^test result|panicked|^error'
+  | grep -E '^latency |^over |^test result|panicked|^error'

@@ -193,8 +193,18 @@ async fn alarms_follow_what_each_source_shows_and_a_normal_stream_raises_none_in
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), snapshots.changed()).await;
     }
+    // Alarms only inform: whatever restarted did so for a stall of a
+    // loaded machine, never for what the picture or the sound showed.
+    let last = engine.snapshot();
     engine.send(Command::Shutdown);
     task.wait().await;
+    for stream in &last.streams {
+        assert_eq!(
+            stream.restarts, stream.stalls,
+            "{} restarted without stalling: {:?}",
+            stream.name, stream.last_error
+        );
+    }
 
     assert_eq!(seen.tone_alarm, None, "a normal stream raised an alarm");
     let raised = seen.quiet_raised_at.expect("silent was raised");

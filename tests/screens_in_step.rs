@@ -185,12 +185,40 @@ async fn three_screens_one_with_its_clock_three_seconds_ahead_show_the_same_fram
     onair.stop().await;
 }
 
+/// One line per screen: what its steering saw and did.
+fn brief(states: &[Value]) -> String {
+    let ms = |v: &Value| {
+        v.as_f64()
+            .map_or("-".to_string(), |x| format!("{:.0}", x * 1000.0))
+    };
+    states
+        .iter()
+        .map(|s| {
+            format!(
+                "[latency {} error {} ms rate {} jumps {} stalls {} ahead {} ready {} dropped {}]",
+                ms(&s["trueLatency"]),
+                s["steeringError"]
+                    .as_f64()
+                    .map_or("-".into(), |e| format!("{e:.0}")),
+                s["rate"],
+                s["jumps"],
+                s["stalls"],
+                ms(&s["ahead"]),
+                s["readyState"],
+                s["droppedFrames"],
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Glass-to-glass per profile with three screens: a benchmark, not a test
 /// (run by `scripts/bench-latency.sh`). `ONAIR_LATENCY_SECONDS` (default 300)
 /// is how long each profile is measured after 20 s of settling;
 /// `ONAIR_LATENCY_PROFILES` picks profiles; `ONAIR_LATENCY_VIA=proxy` plays
 /// through `assets/nginx-screens.conf`; `ONAIR_LL_SCREEN_DELAY`,
-/// `ONAIR_LL_HLS_TIME` try other low-latency settings.
+/// `ONAIR_LL_HLS_TIME` try other low-latency settings; `ONAIR_LATENCY_TRACE`
+/// prints every reading of the room whose spread is over 50 ms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: prints figures, run by scripts/bench-latency.sh"]
 async fn glass_to_glass_per_profile() {
@@ -218,6 +246,7 @@ async fn glass_to_glass_per_profile() {
         None => onair.url(""),
     };
     let only = env("ONAIR_LATENCY_PROFILES").unwrap_or_default();
+    let trace = env("ONAIR_LATENCY_TRACE").is_some();
     for (stream, profile) in [("fast", "low-latency"), ("safe", "stable")] {
         if !only.is_empty() && !only.split(',').any(|p| p.trim() == profile) {
             continue;
@@ -244,7 +273,16 @@ async fn glass_to_glass_per_profile() {
                     None => missing += 1,
                 }
             }
-            spreads.extend(spread(&states));
+            let this = spread(&states);
+            if trace && this.is_some_and(|s| s > IN_STEP) {
+                println!(
+                    "over {:.0} ms at {:.0} s: {}",
+                    IN_STEP * 1000.0,
+                    started.elapsed().as_secs_f64(),
+                    brief(&states)
+                );
+            }
+            spreads.extend(this);
         }
         let after = read_room(&screens).await;
         let stalls: u64 = after

@@ -1,6 +1,7 @@
-//! The stall watchdog when onair itself is the one that stopped: the real
-//! `onair --headless` binary, paused with `SIGSTOP` for longer than the
-//! stream's `stall_timeout`, must not take its healthy FFmpeg for stalled.
+//! The stall watchdog and the content alarms when onair itself is the one
+//! that stopped: the real `onair --headless` binary, paused with `SIGSTOP`
+//! for longer than the stream's `stall_timeout` (or `silent_after`), must
+//! not take its healthy FFmpeg for stalled (or its sound for silence).
 
 mod common;
 
@@ -17,11 +18,16 @@ struct Onair {
 
 impl Onair {
     fn start(config: &TempConfig, port: u16) -> Onair {
+        Onair::start_logging(config, port, Stdio::null())
+    }
+
+    /// With its log lines (stderr) going to `log`.
+    fn start_logging(config: &TempConfig, port: u16, log: impl Into<Stdio>) -> Onair {
         let child = Command::new(env!("CARGO_BIN_EXE_onair"))
             .arg("--headless")
             .arg(&config.path)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("spawn onair");
         Onair { child, port }
@@ -102,4 +108,42 @@ fn progress_written_while_onair_was_paused_counts_before_a_stall() {
     );
     assert_eq!(after["pid"].as_u64(), Some(pid), "{after:#}");
     assert_eq!(after["state"], "running", "{after:#}");
+}
+
+#[test]
+fn sound_measured_while_onair_was_paused_counts_before_a_silent_alarm() {
+    let port = free_port();
+    let config = TempConfig::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nsilent_after = 2\n\n{}",
+        lavfi_stream("cam", "stable", true)
+    ));
+    let log_path = config.dir.path().join("headless.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut onair = Onair::start_logging(&config, port, log);
+    let running = onair.wait_row("cam", "cam running with levels", |r| {
+        r["state"] == "running" && r["audio"]["channels"][0]["peak_dbfs"].is_number()
+    });
+    let frames = running["frames"].as_u64().unwrap_or(0);
+
+    // Paused well past silent_after; FFmpeg goes on measuring a steady tone.
+    kill(onair.child.id(), libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(5));
+    kill(onair.child.id(), libc::SIGCONT);
+    onair.wait_row("cam", "progress after the pause", |r| {
+        r["frames"].as_u64().unwrap_or(0) > frames + 15 * 5
+    });
+
+    // Every log line is out once onair has ended.
+    kill(onair.child.id(), libc::SIGTERM);
+    let status = onair.child.wait().expect("onair ends");
+    assert!(status.success(), "onair exited with {status}");
+    let log = std::fs::read_to_string(&log_path).expect("read log");
+    assert!(
+        log.contains("cam: running"),
+        "the log has the stream's lines:\n{log}"
+    );
+    assert!(
+        !log.contains("cam: silent"),
+        "a steady tone was taken for silence while onair was paused:\n{log}"
+    );
 }

@@ -127,6 +127,23 @@ impl AlarmWatch {
         self.tick(now)
     }
 
+    /// Nothing was heard from FFmpeg for `gap` ms (onair was paused or
+    /// starved, or FFmpeg wrote nothing): that time counts towards no
+    /// alarm. What FFmpeg measured meanwhile is read only now, all at
+    /// once, and must not be judged against a clock that ran on without it.
+    pub(crate) fn unheard(&mut self, gap: u64) {
+        let later = |at: &mut Option<UnixMillis>| {
+            if let Some(at) = at {
+                *at = at.saturating_add(gap);
+            }
+        };
+        self.watching_since = self.watching_since.saturating_add(gap);
+        later(&mut self.last_sound);
+        later(&mut self.black_since);
+        later(&mut self.frozen_since);
+        later(&mut self.frozen_seen_at);
+    }
+
     /// New thresholds (a reload): applied at once, without a restart.
     pub(crate) fn set_settings(
         &mut self,
@@ -291,6 +308,42 @@ mod tests {
             at += 100;
         }
         all
+    }
+
+    #[test]
+    fn time_nothing_was_heard_counts_towards_no_alarm() {
+        let mut watch = AlarmWatch::new(AlarmSettings::default(), true, T0);
+        assert!(windows(&mut watch, -20.0, T0, T0 + 1_000).is_empty());
+        assert!(
+            watch
+                .observe(&Measurement::Black(true), T0 + 1_000)
+                .is_empty()
+        );
+        // Nothing read for 8 s; then the backlog: a window with sound, then
+        // the picture back, all read at once.
+        watch.unheard(8_000);
+        assert!(watch.observe(&level(-20.0), T0 + 9_100).is_empty());
+        assert!(
+            watch
+                .observe(&Measurement::Black(false), T0 + 9_100)
+                .is_empty()
+        );
+        assert!(watch.active().is_empty());
+        // What is still wrong after the gap counts on from where it was.
+        assert!(
+            watch
+                .observe(&Measurement::Black(true), T0 + 9_200)
+                .is_empty()
+        );
+        assert!(windows(&mut watch, -20.0, T0 + 9_200, T0 + 14_000).is_empty());
+        watch.unheard(3_000);
+        let changes = watch.tick(T0 + 17_100);
+        assert!(changes.is_empty(), "{changes:?}");
+        assert_eq!(
+            started(&watch.tick(T0 + 17_300)),
+            [AlarmKind::Black],
+            "black for 5 s of heard time"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use super::alarms::{AlarmChange, AlarmWatch};
 use super::journal::{Journal, Level};
 use super::on_alarm::OnAlarm;
-use super::snapshot::{AudioLevels, now_millis};
+use super::snapshot::{AudioLevels, UnixMillis, now_millis};
 use super::stream::{StreamStatus, Wakeups};
 use crate::config::{AlarmSettings, AudioMode, StreamSpec};
 use crate::ffmpeg::analysis::{AnalysisParser, Measurement};
@@ -32,7 +32,14 @@ pub(crate) struct ContentWatch {
     /// The run's handling keeps the audio.
     run_audio: bool,
     analysis: bool,
+    /// When the previous line was read.
+    last_heard: Option<UnixMillis>,
 }
+
+/// FFmpeg writes a line at least every half second (`-progress`, levels):
+/// a longer gap between two lines read means onair was not listening, or
+/// FFmpeg was not measuring, and that time is judged by nothing.
+const LISTEN_GAP_MILLIS: u64 = 1_500;
 
 fn audio_expected(spec: &StreamSpec) -> bool {
     spec.audio != AudioMode::None
@@ -71,6 +78,7 @@ impl ContentWatch {
             audio_expected: audio_expected(spec),
             run_audio: true,
             analysis: spec.analysis,
+            last_heard: None,
         }
     }
 
@@ -99,10 +107,19 @@ impl ContentWatch {
         if !self.analysis {
             return;
         }
+        let now = now_millis();
+        if let Some(previous) = self.last_heard.replace(now) {
+            let gap = now.saturating_sub(previous);
+            if gap > LISTEN_GAP_MILLIS {
+                if let Some(alarms) = self.alarms.as_mut() {
+                    alarms.unheard(gap);
+                }
+                self.plan_next_check();
+            }
+        }
         let Some(measurement) = self.parser.feed(line) else {
             return;
         };
-        let now = now_millis();
         if let Measurement::Levels(channels) = &measurement {
             let levels = AudioLevels {
                 channels: channels.clone(),
@@ -135,10 +152,20 @@ impl ContentWatch {
             });
     }
 
-    /// Raises the alarms that are due.
+    /// Raises the alarms that are due; while FFmpeg has not been heard
+    /// for a while, waits for its next line instead (which says what it
+    /// measured meanwhile).
     pub(crate) fn tick(&mut self) {
+        let now = now_millis();
+        if self
+            .last_heard
+            .is_some_and(|at| now.saturating_sub(at) > LISTEN_GAP_MILLIS)
+        {
+            self.next_check = None;
+            return;
+        }
         if let Some(alarms) = self.alarms.as_mut() {
-            let changes = alarms.tick(now_millis());
+            let changes = alarms.tick(now);
             self.apply(changes);
         }
     }

@@ -587,17 +587,12 @@ impl StreamTask {
                         // of this loop per read, not one per line.
                         let mut next = Some(line);
                         while let Some(line) = next {
-                            content.line(&line);
                             let heard = watchdog.hear(&line);
                             if heard.advanced {
                                 fed_at_advance = self.role.relay_fed();
                                 fed_before = true;
                             }
-                            let started = heard.started;
-                            self.heard(heard, &running);
-                            if started {
-                                content.running();
-                            }
+                            self.take_line(&line, heard, content, &running);
                             next = ready_line(&mut stdout);
                         }
                     }
@@ -655,11 +650,19 @@ impl StreamTask {
                     self.journal.record(Level::Warn, Some(&self.name), format!("ffmpeg {reason}"));
                     return RunEnd::Exited(watchdog.healthy());
                 },
-                _ = crate::clock::sleep_until(content.next_check()) => content.tick(),
+                _ = crate::clock::sleep_until(content.next_check()) => {
+                    // onair itself may have been paused (a loaded machine):
+                    // the sound FFmpeg measured meanwhile counts first.
+                    while let Some(line) = ready_line(&mut stdout) {
+                        let heard = watchdog.hear(&line);
+                        self.take_line(&line, heard, content, &running);
+                    }
+                    content.tick();
+                },
                 _ = tokio::time::sleep_until(stall_at) => {
                     // onair itself may have been paused: what FFmpeg wrote
                     // meanwhile is still in the pipe and counts first.
-                    if watchdog.catch_up(&mut stdout, |heard| self.heard(heard, &running)).await {
+                    if watchdog.catch_up(&mut stdout, |line, heard| self.take_line(line, heard, content, &running)).await {
                         continue;
                     }
                     // An output that was given nothing to write is not
@@ -683,6 +686,17 @@ impl StreamTask {
                     return RunEnd::Stalled(watchdog.healthy());
                 },
             }
+        }
+    }
+
+    /// One line of FFmpeg's stdout: its measurements go to the content
+    /// watch, its progress to the status.
+    fn take_line(&self, line: &str, heard: Heard, content: &mut ContentWatch, running: &str) {
+        content.line(line);
+        let started = heard.started;
+        self.heard(heard, running);
+        if started {
+            content.running();
         }
     }
 

@@ -117,11 +117,12 @@ impl Watchdog {
 
     /// Reads whatever progress is already waiting in the pipe and returns
     /// true if the media time advanced: then the run is not stalled, onair
-    /// just had not been listening. Called when the stall timer fires.
+    /// just had not been listening. Called when the stall timer fires;
+    /// `also` gets every line read (the same pipe carries other news).
     pub(crate) async fn catch_up<R>(
         &mut self,
         lines: &mut Option<tokio::io::Lines<R>>,
-        mut also: impl FnMut(Heard),
+        mut also: impl FnMut(&str, Heard),
     ) -> bool
     where
         R: AsyncBufRead + Unpin,
@@ -134,7 +135,7 @@ impl Watchdog {
             match tokio::time::timeout(CATCH_UP_QUIET, reader.next_line()).await {
                 Ok(Ok(Some(line))) => {
                     let heard = self.hear(&line);
-                    also(heard);
+                    also(&line, heard);
                 }
                 Ok(_) => {
                     *lines = None;
@@ -169,13 +170,14 @@ mod tests {
         let mut blocks = 0;
         assert!(
             watchdog
-                .catch_up(&mut lines, |h| blocks += usize::from(h.progress.is_some()))
+                .catch_up(&mut lines, |_, h| blocks +=
+                    usize::from(h.progress.is_some()))
                 .await
         );
         assert_eq!(blocks, 3);
         assert!(watchdog.is_running());
         // Nothing more waiting: a real stall.
-        assert!(!watchdog.catch_up(&mut lines, |_| {}).await);
+        assert!(!watchdog.catch_up(&mut lines, |_, _| {}).await);
     }
 
     #[tokio::test]

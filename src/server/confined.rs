@@ -14,6 +14,7 @@
 //! changes, costs one `stat` instead of a read — or nothing at all while a
 //! watch on the directory reports every change ([`super::playlists`]).
 
+use super::file_backed;
 use super::file_cache::FileCache;
 pub(crate) use super::file_cache::Stamp;
 use axum::body::Bytes;
@@ -370,7 +371,12 @@ impl Inner {
         if meta.len() > MAX_CACHED_FILE {
             return Ok(Resolved::Disk(file, info));
         }
-        let data = read_all(file, meta.len())?;
+        let data = if (self.immutable)(requested) && meta.len() >= file_backed::FILE_BACKED_MIN {
+            // Sent with `sendfile` from this very file (see super::socket).
+            file_backed::read_file_backed(file, MAX_CACHED_FILE)?
+        } else {
+            read_all(file, meta.len())?
+        };
         let info = FileInfo {
             len: data.len() as u64,
             ..info

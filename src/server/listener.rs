@@ -5,7 +5,6 @@ use super::hls_first::App;
 use super::{ServerError, ServerStats, Traffic};
 use crate::engine::Engine;
 use axum::extract::Extension;
-use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -69,10 +68,7 @@ impl Serving {
         let (closing, closing_rx) = watch::channel(false);
         let app = app.map_routes(|routes| routes.layer(Extension(Closing(closing_rx.clone()))));
         let signal = Closing(closing_rx).wait();
-        let listener = listener.tap_io(|tcp| {
-            // Playlists are small: send them at once rather than wait for more.
-            let _ = tcp.set_nodelay(true);
-        });
+        let listener = super::socket::Accepting(listener);
         let task = tokio::spawn(async move {
             // The peer's address decides who sees operator data (see
             // access.rs); screen reports are keyed and rate-limited by it:

@@ -12,6 +12,7 @@ mod confined;
 mod cors;
 mod etag;
 mod events;
+mod file_backed;
 mod file_cache;
 mod hls;
 mod hls_first;
@@ -21,6 +22,7 @@ mod origin;
 mod pages;
 mod playlists;
 mod screen_reports;
+mod socket;
 mod time;
 mod wall;
 

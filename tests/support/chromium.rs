@@ -268,6 +268,16 @@ return {
   clock: text('onair-clock'),
   logo: document.getElementById('onair-logo') ? document.getElementById('onair-logo').getAttribute('src') : null,
   liveSync: o.config ? o.config.liveSyncDuration : null,
+  steeringError: o.steering ? o.steering.errorMs : null,
+  readyState: v ? v.readyState : null,
+  ahead: (() => {
+    if (!v) return null;
+    for (let i = 0; i < v.buffered.length; i++) {
+      if (v.buffered.start(i) <= v.currentTime && v.currentTime <= v.buffered.end(i)) return v.buffered.end(i) - v.currentTime;
+    }
+    return 0;
+  })(),
+  droppedFrames: v && v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().droppedVideoFrames : null,
 };
 "#;
 
