@@ -127,10 +127,10 @@ pub fn status_line(stream: &StreamSnapshot, width: usize, now: u64) -> String {
         ram,
         stream.restarts,
     );
-    // Why it is not on air: what stopped it for good, or what the last
-    // run died of while it is being retried.
+    // Why it is not on air: what stopped it for good, why the slate is
+    // up, or what the last run died of while it is being retried.
     let why = match &stream.state {
-        StreamState::Failed { reason } => Some(reason),
+        StreamState::Failed { reason } | StreamState::Fallback { reason, .. } => Some(reason),
         StreamState::Starting | StreamState::Stalled | StreamState::Retrying { .. } => {
             stream.last_error.as_ref()
         }
