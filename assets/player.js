@@ -412,7 +412,8 @@
     }
     document.title = (view.screen ? view.screen.name : stream.name) + ' · onair';
     var key = stream.name + '|' + stream.profile + '|' + stream.hls_url;
-    var live = stream.state === 'running';
+    // On `fallback` the stream's outputs carry the slate: keep playing it.
+    var live = stream.state === 'running' || stream.state === 'fallback';
     if (!current || current.key !== key) {
       var switching = current !== null;
       current = {

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod ffmpeg;
 pub mod headless;
 pub mod logging;
+pub mod relay;
 pub mod reload;
 pub mod secrets;
 pub mod server;

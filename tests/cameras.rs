@@ -399,9 +399,11 @@ async fn camera_passwords_and_paths_right_or_wrong_each_say_what_to_do_and_never
         ("refused", &format!("rtsp://127.0.0.1:{refused}/cam"), ""),
     ]))
     .await;
+    // Each keeps being retried: the slate stands in (`fallback`) meanwhile.
     let hint = |s: &Snapshot, name: &str, words: &str| {
         let s = stream(s, name);
-        s.state.label() == "retrying" && s.last_error.as_deref().is_some_and(|e| e.contains(words))
+        matches!(s.state.label(), "retrying" | "fallback")
+            && s.last_error.as_deref().is_some_and(|e| e.contains(words))
     };
     let snapshot = wait_for(
         &onair.engine,
@@ -466,14 +468,25 @@ async fn a_camera_down_for_15_s_is_played_again_by_itself() {
         running(s, "cam")
     })
     .await;
-    let pid = stream(&before, "cam").pid;
+    // The FFmpeg that reads the camera (the stream's output FFmpeg stays up
+    // through the outage, on the slate).
+    let source_pid = |s: &Snapshot| {
+        stream(s, "cam")
+            .processes
+            .iter()
+            .find(|p| p.role == onair::engine::ProcessRole::Ingest)
+            .and_then(|p| p.pid)
+    };
+    let pid = source_pid(&before);
+    assert!(pid.is_some(), "the camera is read by an ingest");
+    let output = stream(&before, "cam").pid;
 
     camera.switch_off();
     let down = wait_for(
         &onair.engine,
         Duration::from_secs(20),
-        "cam retrying",
-        |s| stream(s, "cam").state.label() == "retrying",
+        "cam on the slate",
+        |s| stream(s, "cam").state.label() == "fallback",
     )
     .await;
     eprintln!("down: {:?}", stream(&down, "cam").last_error);
@@ -491,10 +504,16 @@ async fn a_camera_down_for_15_s_is_played_again_by_itself() {
         &onair.engine,
         Duration::from_secs(45),
         "cam running again",
-        |s| running(s, "cam") && stream(s, "cam").pid != pid,
+        |s| running(s, "cam") && source_pid(s).is_some_and(|p| Some(p) != pid),
     )
     .await;
     assert!(stream(&back, "cam").restarts >= 1);
+    assert_eq!(
+        stream(&back, "cam").pid,
+        output,
+        "the output never stopped: {:#?}",
+        onair.engine.details("cam").map(|d| d.history)
+    );
     let dir = onair.dir.path().join("hls").join("cam");
     common::wait_until(Duration::from_secs(20), "a playable playlist again", || {
         common::playlist_is_live(&dir)

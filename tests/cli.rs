@@ -168,12 +168,31 @@ impl Headless {
         }
     }
 
+    /// The PID of a stream's output FFmpeg once it runs.
     fn pid_of(&mut self, stream: &str) -> u32 {
-        let wanted = format!("{stream}: running: pid ");
-        // Streams start in any order: the line may have come already.
-        let line = match self.seen.iter().find(|l| l.contains(&wanted)) {
+        self.pid_from(&format!("{stream}: running: pid "))
+    }
+
+    /// The PID of a stream's ingest FFmpeg (the one reading the source).
+    fn source_pid_of(&mut self, stream: &str) -> u32 {
+        self.pid_from(&format!("{stream}: source running: pid "))
+    }
+
+    /// Every FFmpeg of the two-stream config: each stream's ingest and output.
+    fn every_ffmpeg(&mut self) -> Vec<u32> {
+        let mut pids = Vec::new();
+        for stream in ["one", "two"] {
+            pids.push(self.pid_of(stream));
+            pids.push(self.source_pid_of(stream));
+        }
+        pids.sort();
+        pids
+    }
+
+    fn pid_from(&mut self, text: &str) -> u32 {
+        let line = match self.seen.iter().find(|l| l.contains(text)) {
             Some(line) => line.clone(),
-            None => self.expect_line(Duration::from_secs(15), &[&wanted]),
+            None => self.expect_line(Duration::from_secs(15), &[text]),
         };
         line.rsplit("pid ")
             .next()
@@ -201,7 +220,7 @@ fn two_stream_config() -> TempConfig {
 fn sigterm_stops_every_ffmpeg_gracefully_and_exits_0() {
     let config = two_stream_config();
     let mut onair = Headless::start(&config);
-    let pids = [onair.pid_of("one"), onair.pid_of("two")];
+    let pids = onair.every_ffmpeg();
     kill(onair.child.id(), libc::SIGTERM);
     onair.expect_line(Duration::from_secs(15), &["all ffmpeg processes stopped"]);
     let status = onair.child.wait().expect("wait");
@@ -211,7 +230,7 @@ fn sigterm_stops_every_ffmpeg_gracefully_and_exits_0() {
         .iter()
         .filter(|l| l.contains("ffmpeg finished its output and exited"))
         .count();
-    assert_eq!(finished, 2, "{}", onair.seen.join("\n"));
+    assert_eq!(finished, pids.len(), "{}", onair.seen.join("\n"));
     for pid in pids {
         assert!(!alive(pid), "ffmpeg {pid} outlived onair");
     }
@@ -221,20 +240,16 @@ fn sigterm_stops_every_ffmpeg_gracefully_and_exits_0() {
 fn kill_9_of_onair_leaves_no_ffmpeg_behind() {
     let config = two_stream_config();
     let mut onair = Headless::start(&config);
-    let pids = [onair.pid_of("one"), onair.pid_of("two")];
-    assert_eq!(
-        {
-            let mut c = children_of(onair.child.id());
-            c.sort();
-            c
-        },
-        {
-            let mut p = pids.to_vec();
-            p.sort();
-            p
-        },
-        "every ffmpeg is a direct child of onair"
-    );
+    let streams = onair.every_ffmpeg();
+    // Every stream's FFmpeg is a direct child of onair; so is an ffprobe or
+    // a slate encoder that may be running right now, and they must go too.
+    let pids = children_of(onair.child.id());
+    for pid in &streams {
+        assert!(
+            pids.contains(pid),
+            "ffmpeg {pid} is not a child of onair: {pids:?}"
+        );
+    }
     kill(onair.child.id(), libc::SIGKILL);
     let _ = onair.child.wait();
     let deadline = Instant::now() + Duration::from_secs(3);

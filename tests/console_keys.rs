@@ -510,3 +510,64 @@ fn r_on_a_stopped_stream_says_how_to_start_it_instead_of_restarting() {
     );
     assert!(!screen.contains("restarting"), "{screen}");
 }
+
+/// `stage` as a stream with fallback: on its slate by hand or not.
+fn with_slate(forced: bool) -> Snapshot {
+    let mut snapshot = snapshot();
+    let stage = &mut snapshot.streams[0];
+    if forced {
+        stage.state = StreamState::Fallback {
+            since: NOW - 5_000,
+            reason: "bumper".into(),
+            forced: true,
+        };
+    }
+    stage.fallback = Some(onair::engine::FallbackSnapshot {
+        on_air: if forced { "slate" } else { "live" }.into(),
+        forced,
+        ..Default::default()
+    });
+    snapshot
+}
+
+#[test]
+fn b_puts_the_slate_on_the_air_and_takes_it_off_again() {
+    let live = with_slate(false);
+    let mut app = ready(&live);
+    assert_eq!(
+        press(&mut app, &live, ch('b')),
+        send(Command::Bumper {
+            stream: "stage".into(),
+            on: true
+        })
+    );
+    let held = with_slate(true);
+    assert_eq!(
+        press(&mut app, &held, ch('b')),
+        send(Command::Bumper {
+            stream: "stage".into(),
+            on: false
+        })
+    );
+    let flash = app.flash(NOW).expect("a flash line");
+    assert_eq!(
+        (flash.text.as_str(), flash.level),
+        ("stage: back to live at the next keyframe", Level::Info)
+    );
+}
+
+#[test]
+fn b_on_a_stream_without_fallback_says_why_and_sends_nothing() {
+    let snapshot = with_slate(false);
+    let mut app = ready(&snapshot);
+    select(&mut app, &snapshot, "lobby");
+    assert_eq!(press(&mut app, &snapshot, ch('b')), Outcome::Nothing);
+    let flash = app.flash(NOW).expect("a flash line");
+    assert_eq!(
+        (flash.text.as_str(), flash.level),
+        (
+            "lobby: no slate (fallback = false in streams.toml)",
+            Level::Error
+        )
+    );
+}

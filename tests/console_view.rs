@@ -293,3 +293,60 @@ fn stream_output_and_state_changes_of_the_selected_stream_are_shown() {
         "{text}"
     );
 }
+
+#[test]
+fn a_stream_on_its_slate_is_yellow_with_its_age_and_lists_its_processes() {
+    use onair::engine::{FallbackSnapshot, ProcessRole, ProcessSnapshot, StreamState};
+    let mut app = app_after_a_minute();
+    let mut snapshot = snapshot();
+    let stage = &mut snapshot.streams[0];
+    stage.state = StreamState::Fallback {
+        since: NOW - 12_000,
+        reason: "source: Connection refused".into(),
+        forced: false,
+    };
+    stage.processes = vec![
+        ProcessSnapshot {
+            role: ProcessRole::Ingest,
+            pid: Some(41_300),
+            cpu_percent: Some(1.5),
+            rss_bytes: Some(20_000_000),
+            state: "retrying".into(),
+        },
+        ProcessSnapshot {
+            role: ProcessRole::Output,
+            pid: Some(41_234),
+            cpu_percent: Some(2.0),
+            rss_bytes: Some(30_000_000),
+            state: "running".into(),
+        },
+    ];
+    stage.fallback = Some(FallbackSnapshot {
+        on_air: "slate".into(),
+        fallbacks: 1,
+        slate_seconds: 12.0,
+        slate_seconds_total: 12.0,
+        slate: "built-in card".into(),
+        clip: "h264 320x180".into(),
+        ..Default::default()
+    });
+    let terminal = render(160, 48, &mut app, &snapshot, NOW);
+    let text = screen_text(&terminal);
+    assert!(text.contains("fallback 12s"), "{text}");
+    let (x, y) = text
+        .lines()
+        .enumerate()
+        .find_map(|(y, line)| line.find("fallback 12s").map(|x| (x, y)))
+        .expect("the state cell");
+    let column = text.lines().nth(y).expect("line")[..x].chars().count();
+    let cell = &terminal.backend().buffer()[(column as u16, y as u16)];
+    assert_eq!(cell.fg, Color::Yellow);
+    assert!(
+        text.contains("ingest pid 41300 retrying") && text.contains("output pid 41234 running"),
+        "{text}"
+    );
+    assert!(
+        text.contains("on air: slate · slate: built-in card (h264 320x180) · 1 fallback(s)"),
+        "{text}"
+    );
+}

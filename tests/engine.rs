@@ -198,13 +198,21 @@ async fn shutdown_lets_every_ffmpeg_finish_its_output() {
         is_running(s, "fast") && is_running(s, "calm")
     })
     .await;
-    let pids: Vec<u32> = s.streams.iter().filter_map(|s| s.pid).collect();
-    assert_eq!(pids.len(), 2);
+    // Each stream runs an ingest and an output (and, for a moment, maybe
+    // a slate encoder, which the shutdown ends too).
+    let pids: Vec<u32> = s
+        .streams
+        .iter()
+        .flat_map(|s| s.processes.iter())
+        .filter(|p| p.role != onair::engine::ProcessRole::Slate)
+        .filter_map(|p| p.pid)
+        .collect();
+    assert_eq!(pids.len(), 4);
     let asked = Instant::now();
     engine.send(Command::Shutdown);
     task.wait().await;
     eprintln!("shutdown took {:?}", asked.elapsed());
-    for pid in pids {
+    for &pid in &pids {
         assert!(!alive(pid), "ffmpeg {pid} survived the shutdown");
     }
     let log = engine.log_since(0);
@@ -212,7 +220,7 @@ async fn shutdown_lets_every_ffmpeg_finish_its_output() {
         .iter()
         .filter(|e| e.text == "ffmpeg finished its output and exited")
         .count();
-    assert_eq!(finished, 2, "{log:#?}");
+    assert_eq!(finished, pids.len(), "{log:#?}");
     // A finished HLS playlist ends with the end tag (what `q` buys over a kill).
     let playlist =
         std::fs::read_to_string(config.hls("fast").join("index.m3u8")).expect("playlist");
@@ -237,7 +245,9 @@ fn changes_at(engine: &Engine, name: &str, prefix: &str) -> Vec<u64> {
 async fn an_unreachable_source_retries_with_growing_delays_and_says_why() {
     let port = free_port();
     let config = TempConfig::new(&config_text(&format!(
-        "[[stream]]\nname = \"dead\"\ninput = \"rtmp://127.0.0.1:{port}/live/nothing\"\n"
+        // Without fallback the row is the source's own retries; with it the
+        // slate would stand in (tests/fallback.rs).
+        "[[stream]]\nname = \"dead\"\ninput = \"rtmp://127.0.0.1:{port}/live/nothing\"\nfallback = false\n"
     )));
     let (engine, task) = start(&config);
     let s = wait_for(&engine, Duration::from_secs(30), "a fourth start", |_| {

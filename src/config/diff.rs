@@ -70,7 +70,7 @@ pub fn diff(old: &Config, new: &Config) -> Plan {
                 }
             }
             Some(before) => {
-                let command_changed = ffmpeg::command(old, before) != ffmpeg::command(new, spec);
+                let command_changed = ffmpeg::commands(old, before) != ffmpeg::commands(new, spec);
                 match (before.enabled, spec.enabled) {
                     (false, true) => plan.start.push(spec.name.clone()),
                     (true, false) => plan.stop.push(spec.name.clone()),

@@ -256,6 +256,33 @@ pub struct StreamSpec {
     pub alarms: AlarmSettings,
     /// Line of the stream in the file, for messages.
     pub line: usize,
+    /// The `[[stream]]` this row belongs to (`program` for
+    /// `program/youtube`): with `fallback`, the rows of one stream share its
+    /// ingest, relay and slate.
+    pub stream: String,
+    /// How the stream's ingest reads the source: the `[[stream]]`'s own
+    /// profile, video and audio (a destination may set others for itself).
+    pub ingest: IngestSettings,
+    /// A lost source is replaced by the slate and the outputs stay up
+    /// (`fallback`, on by default); off, the outputs stop with the source.
+    pub fallback: bool,
+    /// The slate shown while the source is lost: a picture or a video file
+    /// (`slate`, else `[server].slate`), or `None` for the built-in card.
+    pub slate: Option<PathBuf>,
+}
+
+/// The stream-level settings the ingest runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestSettings {
+    /// The stream's latency profile (input buffering, encoder tuning).
+    pub profile: Profile,
+    /// The stream's video handling.
+    pub video: VideoMode,
+    /// The stream's audio handling.
+    pub audio: AudioMode,
+    /// The stream's own `output_args`: with fallback they go to the ingest,
+    /// where the stream's video and audio are handled (filters, bitrates).
+    pub output_args: Vec<String>,
 }
 
 /// Where an overlay sits on the screen.
@@ -401,7 +428,13 @@ impl Change {
     pub fn apply_to(&self, spec: &mut StreamSpec) {
         match self {
             Change::Enabled(on) => spec.enabled = *on,
-            Change::Profile(profile) => spec.profile = *profile,
+            Change::Profile(profile) => {
+                spec.profile = *profile;
+                // A stream without destinations is its own ingest's row.
+                if spec.name == spec.stream {
+                    spec.ingest.profile = *profile;
+                }
+            }
         }
     }
 }

@@ -97,6 +97,7 @@ impl Resolver<'_> {
             .as_ref()
             .map(|s| self.seconds(s, "stall_timeout"))
             .unwrap_or(Duration::from_secs(10));
+        let server_slate = self.slate(&file.server.slate);
         let defaults = StreamDefaults {
             stall_timeout: default_stall,
             analysis: file.server.analysis.unwrap_or(true),
@@ -111,7 +112,10 @@ impl Resolver<'_> {
         let mut names: HashSet<String> = HashSet::new();
         let mut literal_keys = Vec::new();
         for section in &file.stream {
-            for spec in self.stream(section, &defaults, &mut literal_keys) {
+            for mut spec in self.stream(section, &defaults, &mut literal_keys) {
+                if spec.slate.is_none() {
+                    spec.slate.clone_from(&server_slate);
+                }
                 if !names.insert(spec.name.clone()) {
                     let offset = section.name.span().start;
                     self.problem(
@@ -215,6 +219,23 @@ impl Resolver<'_> {
             operator_allow,
             on_alarm,
         }
+    }
+
+    /// A `slate` file, relative to the config's directory; it must exist.
+    fn slate(&mut self, text: &Option<Text>) -> Option<PathBuf> {
+        let text = text.as_ref()?;
+        let value = self.expand(text);
+        let path = self.base.join(&value);
+        if value.is_empty() || !path.is_file() {
+            self.problem(
+                text.span().start,
+                format!(
+                    "slate `{value}` is not a file: give a picture (.png, .jpg) or a video, relative to this file's directory"
+                ),
+            );
+            return None;
+        }
+        Some(path)
     }
 
     fn seconds(&mut self, value: &Spanned<f64>, key: &str) -> Duration {
@@ -399,6 +420,7 @@ impl Resolver<'_> {
         let input_args = self.expand_list(&section.input_args);
         let output_args = self.expand_list(&section.output_args);
         let (line, _) = line_col(self.text, section.name.span().start);
+        let slate = self.slate(&section.slate);
         let base = StreamSpec {
             name: name.clone(),
             input,
@@ -409,11 +431,20 @@ impl Resolver<'_> {
             video,
             audio,
             input_args,
-            output_args,
+            output_args: output_args.clone(),
             stall_timeout,
             analysis,
             alarms,
             line,
+            stream: name.clone(),
+            ingest: IngestSettings {
+                profile,
+                video,
+                audio,
+                output_args,
+            },
+            fallback: section.fallback.unwrap_or(true),
+            slate,
         };
         match (&section.output, &section.outputs) {
             (Some(_), Some(list)) => {

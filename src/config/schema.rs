@@ -42,6 +42,9 @@ pub struct ServerSection {
     pub ffmpeg: Option<Text>,
     /// Seconds without progress before a stream counts as stalled.
     pub stall_timeout: Option<Spanned<f64>>,
+    /// The slate of every stream (a picture or a video file), instead of
+    /// the built-in card.
+    pub slate: Option<Text>,
     /// Addresses and networks that may see operator data over HTTP.
     pub operator_allow: Option<Vec<Text>>,
     /// A program (and its arguments, no shell) run on alarms and failures.
@@ -117,6 +120,10 @@ pub struct StreamSection {
     pub input_args: Option<Vec<Text>>,
     /// Expert options placed before the output.
     pub output_args: Option<Vec<Text>>,
+    /// Whether a lost source is replaced by the slate (default true).
+    pub fallback: Option<bool>,
+    /// This stream's slate (a picture or a video file).
+    pub slate: Option<Text>,
     /// Levels, black/freeze detection and thumbnails for this stream.
     pub analysis: Option<bool>,
     /// Silence level of this stream, dBFS.

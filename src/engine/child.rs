@@ -9,6 +9,7 @@
 //! from one thread that lives as long as the process: [`Spawner`].
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Stdio;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
@@ -21,12 +22,20 @@ pub const QUIT_GRACE: Duration = Duration::from_secs(4);
 /// How long FFmpeg gets after SIGTERM before SIGKILL.
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
 
-/// A command line and the environment variables it gets on top of onair's.
-type SpawnRequest = (
-    Vec<String>,
-    Vec<(String, String)>,
-    oneshot::Sender<io::Result<Child>>,
-);
+/// What a child gets beyond piped stdin, stdout and stderr.
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    /// A pipe's write end, given to the child as file descriptor 3 (the
+    /// ingest writes its transport stream there).
+    pub fd3: Option<OwnedFd>,
+    /// Run at the lowest CPU priority (work that may wait, such as encoding
+    /// a slate clip ahead of need).
+    pub background: bool,
+    /// Environment variables on top of onair's.
+    pub env: Vec<(String, String)>,
+}
+
+type SpawnRequest = (Vec<String>, Extras, oneshot::Sender<io::Result<Child>>);
 
 /// The one long-lived thread that spawns every child process.
 #[derive(Clone)]
@@ -43,8 +52,8 @@ impl Spawner {
             .name("onair-spawner".into())
             .spawn(move || {
                 let _guard = runtime.enter();
-                while let Ok((argv, env, reply)) = receiver.recv() {
-                    let _ = reply.send(spawn_now(&argv, &env));
+                while let Ok((argv, extras, reply)) = receiver.recv() {
+                    let _ = reply.send(spawn_now(&argv, extras));
                 }
                 // Keep this thread (the parent of every child, for the death
                 // signal) alive until the process ends, even when no spawner
@@ -58,7 +67,7 @@ impl Spawner {
 
     /// Spawns `argv[0]` with the rest as arguments, stdin/stdout/stderr piped.
     pub(crate) async fn spawn(&self, argv: Vec<String>) -> io::Result<Child> {
-        self.spawn_with_env(argv, Vec::new()).await
+        self.spawn_with(argv, Extras::default()).await
     }
 
     /// Like [`Spawner::spawn`], with extra environment variables.
@@ -67,30 +76,43 @@ impl Spawner {
         argv: Vec<String>,
         env: Vec<(String, String)>,
     ) -> io::Result<Child> {
+        let extras = Extras {
+            env,
+            ..Extras::default()
+        };
+        self.spawn_with(argv, extras).await
+    }
+
+    /// Like [`Spawner::spawn`], with a file descriptor 3, a low priority or
+    /// an environment.
+    pub(crate) async fn spawn_with(&self, argv: Vec<String>, extras: Extras) -> io::Result<Child> {
         let (tx, rx) = oneshot::channel();
         self.requests
-            .send((argv, env, tx))
+            .send((argv, extras, tx))
             .map_err(|_| io::Error::other("the spawner thread is gone"))?;
         rx.await
             .map_err(|_| io::Error::other("the spawner thread dropped the request"))?
     }
 }
 
-fn spawn_now(argv: &[String], env: &[(String, String)]) -> io::Result<Child> {
+fn spawn_now(argv: &[String], extras: Extras) -> io::Result<Child> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
     let parent = std::process::id() as libc::pid_t;
+    let fd3 = extras.fd3.as_ref().map(AsRawFd::as_raw_fd);
+    let background = extras.background;
     let mut command = Command::new(program);
     command
         .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(extras.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
-    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+    // SAFETY: only async-signal-safe calls (prctl, getppid, dup2, fcntl,
+    // setpriority, _exit) between fork and exec.
     unsafe {
         command.pre_exec(move || {
             if libc::prctl(
@@ -107,10 +129,29 @@ fn spawn_now(argv: &[String], env: &[(String, String)]) -> io::Result<Child> {
             if libc::getppid() != parent {
                 libc::_exit(1);
             }
+            if let Some(fd) = fd3 {
+                // dup2 clears close-on-exec on the copy; a pipe already on
+                // fd 3 only needs the flag cleared.
+                let moved = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if moved < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if background && libc::setpriority(libc::PRIO_PROCESS, 0, 19) != 0 {
+                return Err(io::Error::last_os_error());
+            }
             Ok(())
         });
     }
-    command.spawn()
+    let child = command.spawn();
+    // The child holds its own copy of the pipe now; ours must close, or the
+    // reader would never see the end of the stream.
+    drop(extras.fd3);
+    child
 }
 
 /// Sends a signal to the child's whole process group.

@@ -81,11 +81,27 @@ fn thumbnail(path: &std::path::Path) -> Option<Thumbnail> {
 /// One sample: fills in each stream's CPU, RAM and HLS bitrate, returns the
 /// host's figures.
 fn sample(sampler: &mut Sampler, streams: &Watched) -> HostStats {
-    let pids: Vec<u32> = streams
+    let mut pids: Vec<u32> = streams
         .iter()
         .filter_map(|s| s.lock().ok().and_then(|st| st.pid))
         .collect();
+    // A slate encoder counts for its stream while it runs (rows of one
+    // stream share their relay, hence its encoder).
+    let relays: Vec<_> = streams
+        .iter()
+        .filter_map(|s| s.lock().ok()?.group.as_ref().map(|g| g.relay.clone()))
+        .collect();
+    pids.extend(
+        relays
+            .iter()
+            .filter_map(|r| r.lock().ok().and_then(|r| r.encoder_pid)),
+    );
     let (host, usage) = sampler.sample(&pids);
+    for relay in &relays {
+        if let Ok(mut relay) = relay.lock() {
+            relay.encoder_usage = relay.encoder_pid.and_then(|pid| usage.get(&pid).copied());
+        }
+    }
     for stream in streams {
         if let Ok(mut status) = stream.lock() {
             status.thumbnail = status.launch.thumbnail.as_deref().and_then(thumbnail);

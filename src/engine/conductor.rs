@@ -3,10 +3,13 @@
 //! publishes are measured by the [`Collector`].
 
 use super::collector::{Collector, Watched};
+use super::compose::stream_snapshot;
+use super::groups::Groups;
 use super::journal::{Journal, Level};
-use super::launch::launch;
+use super::launch::{launch, own_command};
 use super::on_alarm::OnAlarm;
 use super::pending::PendingWrites;
+use super::role::Role;
 use super::roster::Roster;
 use super::screens::ScreenDesk;
 use super::snapshot::*;
@@ -26,6 +29,8 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
 struct Slot {
     name: String,
+    /// The row is an output of its stream's relay (`fallback`).
+    relayed: bool,
     status: Arc<Mutex<StreamStatus>>,
     control: mpsc::UnboundedSender<Control>,
     task: JoinHandle<()>,
@@ -43,6 +48,7 @@ pub(crate) struct Conductor {
     config_tx: watch::Sender<Arc<Config>>,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     slots: Vec<Slot>,
+    groups: Groups,
     retiring: Vec<JoinHandle<()>>,
     spawner: Spawner,
     journal: Journal,
@@ -77,16 +83,23 @@ impl Conductor {
         let journal = Journal::default();
         let pending = PendingWrites::new(config.path.clone());
         let wakeups = Arc::new(Wakeups::default());
+        let on_alarm = OnAlarm::new(Vec::new(), spawner.clone(), journal.clone());
+        let groups = Groups::new(
+            spawner.clone(),
+            journal.clone(),
+            Arc::clone(&wakeups),
+            on_alarm.clone(),
+        );
         let screens = Arc::new(ScreenDesk::new(journal.clone(), Arc::clone(&wakeups)));
         let (watched, watched_rx) = watch::channel(Watched::new());
         let collector = Collector::spawn(watched_rx, Arc::clone(&wakeups));
-        let on_alarm = OnAlarm::new(Vec::new(), spawner.clone(), journal.clone());
         let mut conductor = Conductor {
             secrets: Arc::new(config.secrets.clone()),
             config: Arc::new(config),
             config_tx,
             snapshot_tx,
             slots: Vec::new(),
+            groups,
             retiring: Vec::new(),
             spawner,
             journal,
@@ -134,9 +147,20 @@ impl Conductor {
         Roster::new(self.watched.subscribe())
     }
 
-    fn spawn_slot(&self, config: &Config, spec: &config::StreamSpec) -> Slot {
+    /// Starts a row's task: the stream's one FFmpeg, or (with fallback) an
+    /// output of its stream's relay, whose ingest starts with its first row.
+    fn spawn_slot(&mut self, config: &Config, spec: &config::StreamSpec) -> Slot {
         let launch = launch(config, spec, &self.secrets);
-        let status = Arc::new(Mutex::new(StreamStatus::new(launch.clone())));
+        let mut status = StreamStatus::new(launch.clone());
+        let mut role = Role::Solo;
+        if spec.fallback {
+            if let Some((relay, view)) = self.groups.join(config, spec, &self.secrets) {
+                status.group = Some(view);
+                role = Role::Output(relay);
+            }
+        }
+        let relayed = matches!(role, Role::Output(_));
+        let status = Arc::new(Mutex::new(status));
         let (control, receiver) = mpsc::unbounded_channel();
         let task = StreamTask::new(
             launch,
@@ -147,9 +171,11 @@ impl Conductor {
             Arc::clone(&self.wakeups),
             self.on_alarm.clone(),
         )
+        .in_role(role)
         .with_healthy_reset(self.timings.healthy_reset);
         Slot {
             name: spec.name.clone(),
+            relayed,
             status,
             control,
             task: tokio::spawn(task.run()),
@@ -161,11 +187,13 @@ impl Conductor {
         Arc::clone(&self.screens)
     }
 
-    /// Hands the collector the streams to measure (and the engine's
-    /// handles the streams whose details they read).
+    /// Hands the collector the processes to measure, every row's and
+    /// every ingest's (and the engine's handles the rows whose details
+    /// they read: rows first, so a row is found before its ingest).
     fn watch_slots(&self) {
-        self.watched
-            .send_replace(self.slots.iter().map(|s| Arc::clone(&s.status)).collect());
+        let mut watched: Watched = self.slots.iter().map(|s| Arc::clone(&s.status)).collect();
+        watched.extend(self.groups.statuses());
+        self.watched.send_replace(watched);
     }
 
     fn slot(&self, name: &str) -> Option<&Slot> {
@@ -217,18 +245,26 @@ impl Conductor {
         let running = self
             .slots
             .iter()
-            .filter(|s| s.status.lock().map(|st| st.pid.is_some()).unwrap_or(false))
+            .map(|s| Arc::clone(&s.status))
+            .chain(self.groups.statuses())
+            .filter(|s| s.lock().map(|st| st.pid.is_some()).unwrap_or(false))
             .count();
         self.journal.record(
             Level::Info,
             None,
             format!("shutting down: stopping {running} ffmpeg process(es)"),
         );
+        // Outputs first: they finish their files while the relay still
+        // runs; then each stream's ingest.
         for slot in &self.slots {
             slot.send(Control::Shutdown);
         }
         self.publish();
         let mut tasks: Vec<JoinHandle<()>> = self.slots.drain(..).map(|s| s.task).collect();
+        for task in tasks.drain(..) {
+            let _ = task.await;
+        }
+        tasks.extend(self.groups.shutdown());
         tasks.append(&mut self.retiring);
         for task in tasks {
             let _ = task.await;
@@ -271,12 +307,16 @@ impl Conductor {
                     Some(&stream),
                     "is stopped: start it instead of restarting it",
                 ),
-                Some(_) => {
+                Some(spec) => {
+                    if spec.fallback {
+                        self.groups.retry_source(&spec.stream);
+                    }
                     if let Some(slot) = self.slot(&stream) {
                         slot.send(Control::Restart);
                     }
                 }
             },
+            Command::Bumper { stream, on } => self.bumper(&stream, on),
             Command::SetProfile { stream, profile } => {
                 let Some(spec) = self.config.stream(&stream) else {
                     return self.no_such_stream(&stream);
@@ -295,6 +335,19 @@ impl Conductor {
             }
             Command::Reload => self.reload().await,
             Command::Shutdown => {}
+        }
+    }
+
+    fn bumper(&mut self, name: &str, on: bool) {
+        let Some(spec) = self.config.stream(name) else {
+            return self.no_such_stream(name);
+        };
+        if !spec.fallback || !self.groups.bumper(&spec.stream, on) {
+            self.journal.record(
+                Level::Warn,
+                Some(name),
+                "has no slate: the bumper needs `fallback = true` (the default)",
+            );
         }
     }
 
@@ -368,7 +421,18 @@ impl Conductor {
         let launch = launch(&config, &spec, &self.secrets);
         self.config = Arc::new(config);
         self.config_tx.send_replace(Arc::clone(&self.config));
+        let ended = self.groups.sync(&self.config, &self.secrets);
+        self.retiring.extend(ended);
         if let Some(slot) = self.slot(name) {
+            // An output restarts only when its own command changed (a
+            // profile switch may touch only the ingest).
+            let restart = if slot.relayed {
+                slot.status
+                    .lock()
+                    .map_or(true, |s| own_command(&s.launch) != own_command(&launch))
+            } else {
+                restart
+            };
             slot.send(if restart {
                 Control::Replace(Box::new(launch))
             } else {
@@ -464,12 +528,20 @@ impl Conductor {
         let mut old_slots = std::mem::take(&mut self.slots);
         let mut slots = Vec::with_capacity(new.streams.len());
         for spec in &new.streams {
-            match old_slots.iter().position(|s| s.name == spec.name) {
+            // A row that turns fallback on or off changes its layout: its
+            // task is replaced.
+            let same_layout = |s: &Slot| s.name == spec.name && s.relayed == spec.fallback;
+            match old_slots.iter().position(same_layout) {
                 None => slots.push(self.spawn_slot(&new, spec)),
                 Some(index) => {
                     let slot = old_slots.remove(index);
                     let launch = Box::new(launch(&new, spec, &self.secrets));
-                    if plan.restart.contains(&spec.name) {
+                    let own_command_changed = !slot.relayed
+                        || slot
+                            .status
+                            .lock()
+                            .map_or(true, |s| own_command(&s.launch) != own_command(&launch));
+                    if plan.restart.contains(&spec.name) && own_command_changed {
                         slot.send(Control::Replace(launch));
                     } else if plan.start.contains(&spec.name) {
                         slot.send(Control::Update(launch));
@@ -477,7 +549,8 @@ impl Conductor {
                     } else if plan.stop.contains(&spec.name) {
                         slot.send(Control::Update(launch));
                         slot.send(Control::Disable);
-                    } else if plan.update.contains(&spec.name) {
+                    } else if plan.update.contains(&spec.name) || plan.restart.contains(&spec.name)
+                    {
                         slot.send(Control::Update(launch));
                     }
                     slots.push(slot);
@@ -493,8 +566,10 @@ impl Conductor {
             removed.send(Control::Shutdown);
             self.retiring.push(removed.task);
         }
-        self.retiring.retain(|t| !t.is_finished());
         self.slots = slots;
+        let ended = self.groups.sync(&new, &self.secrets);
+        self.retiring.extend(ended);
+        self.retiring.retain(|t| !t.is_finished());
         self.watch_slots();
         self.config = Arc::new(new);
         self.config_tx.send_replace(Arc::clone(&self.config));
@@ -522,51 +597,4 @@ async fn checked(config: Config) -> Result<Config, ConfigError> {
             format!("cannot check the new config: {e}"),
         ))
     })
-}
-
-fn stream_snapshot(s: &StreamStatus) -> StreamSnapshot {
-    let spec = &s.launch.spec;
-    let progress = s.progress.as_ref();
-    StreamSnapshot {
-        name: spec.name.clone(),
-        enabled: spec.enabled,
-        state: s.state.clone(),
-        profile: spec.profile,
-        output_kind: spec.output.kind(),
-        output: s.launch.shown_output.clone(),
-        input: s.launch.shown_input.clone(),
-        command: s
-            .shown_command
-            .clone()
-            .unwrap_or_else(|| s.launch.shown_command.clone()),
-        pid: s.pid,
-        running_since: s.running_since,
-        cpu_percent: s.cpu_percent,
-        rss_bytes: s.rss_bytes,
-        fps: progress.and_then(|p| p.fps),
-        bitrate_kbps: progress.and_then(|p| p.bitrate_kbps).or(s.hls_kbps),
-        speed: progress.and_then(|p| p.speed),
-        frames: progress.and_then(|p| p.frame),
-        drop_frames: progress.and_then(|p| p.drop_frames),
-        restarts: s.restarts,
-        stalls: s.stalls,
-        last_error: s.last_error.clone(),
-        last_change: s.history.back().cloned(),
-        details_seq: s.details_seq,
-        source: s.source.clone(),
-        handling: s
-            .handling
-            .as_ref()
-            .map(|h| h.label.clone())
-            .unwrap_or_default(),
-        warnings: s
-            .handling
-            .as_ref()
-            .map(|h| h.warnings.clone())
-            .unwrap_or_default(),
-        analysis: spec.analysis,
-        audio: s.audio.clone(),
-        alarms: s.alarms.clone(),
-        thumbnail: s.thumbnail.clone(),
-    }
 }

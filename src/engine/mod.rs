@@ -6,14 +6,19 @@ mod alarms;
 mod audience;
 mod child;
 mod collector;
+mod compose;
 mod conductor;
 mod content;
+mod groups;
 mod journal;
 mod launch;
 mod on_alarm;
 mod pending;
+mod relayed;
+mod role;
 mod roster;
 mod screens;
+mod slate;
 mod snapshot;
 mod source;
 mod stats;
@@ -60,6 +65,15 @@ pub enum Command {
         stream: String,
         /// The new profile.
         profile: Profile,
+    },
+    /// Put a stream's slate on the air by hand, for a break (`on`), or take
+    /// it off again (live comes back at its next keyframe). Streams with
+    /// `fallback` only; the whole stream, every destination at once.
+    Bumper {
+        /// Stream name (or one of its destinations' row names).
+        stream: String,
+        /// True: the slate; false: back to live.
+        on: bool,
     },
     /// Re-read `streams.toml` now and apply what changed.
     Reload,

@@ -21,12 +21,7 @@ impl Roster {
         let list = self.0.borrow();
         list.iter().find_map(|status| {
             let s = status.lock().ok()?;
-            (s.launch.spec.name == name).then(|| StreamDetails {
-                name: name.to_string(),
-                seq: s.details_seq,
-                stderr: s.stderr.iter().cloned().collect(),
-                history: s.history.iter().cloned().collect(),
-            })
+            (s.launch.spec.name == name).then(|| super::compose::stream_details(&s))
         })
     }
 }

@@ -48,6 +48,17 @@ pub enum StreamState {
         /// What went wrong and what to do.
         reason: String,
     },
+    /// The source is lost (or the operator holds the slate up): the outputs
+    /// carry the slate and stay connected while the source is retried.
+    Fallback {
+        /// When the slate went on the air.
+        since: UnixMillis,
+        /// The source's last error, or why the slate is up.
+        reason: String,
+        /// The operator put the slate up by hand (the bumper).
+        #[serde(default)]
+        forced: bool,
+    },
 }
 
 impl StreamState {
@@ -60,6 +71,7 @@ impl StreamState {
             StreamState::Stalled => "stalled",
             StreamState::Retrying { .. } => "retrying",
             StreamState::Failed { .. } => "failed",
+            StreamState::Fallback { .. } => "fallback",
         }
     }
 }
@@ -134,6 +146,13 @@ pub struct StreamSnapshot {
     /// What will not play as configured, with what to do (the stream still runs).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Every process of the stream with its CPU and memory (ingest, output,
+    /// slate encoder); `cpu_percent` and `rss_bytes` above are their sum.
+    #[serde(default)]
+    pub processes: Vec<ProcessSnapshot>,
+    /// The fallback side of a stream that has it (`fallback = true`).
+    #[serde(default)]
+    pub fallback: Option<FallbackSnapshot>,
     /// Whether this stream's FFmpeg measures its content (levels, alarms,
     /// thumbnail).
     #[serde(default)]
@@ -147,6 +166,66 @@ pub struct StreamSnapshot {
     /// The latest thumbnail of the picture, while there is one.
     #[serde(default)]
     pub thumbnail: Option<Thumbnail>,
+}
+
+/// What a process does for its stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessRole {
+    /// The one FFmpeg of a stream without fallback.
+    #[default]
+    Stream,
+    /// Reads the source and feeds the relay.
+    Ingest,
+    /// Writes one destination from the relay.
+    Output,
+    /// Encodes the slate clip (briefly, when the source's format is new).
+    Slate,
+}
+
+/// One process of a stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSnapshot {
+    /// What it does.
+    pub role: ProcessRole,
+    /// Its PID.
+    pub pid: Option<u32>,
+    /// CPU use, percent of one core.
+    pub cpu_percent: Option<f32>,
+    /// Resident memory, bytes.
+    pub rss_bytes: Option<u64>,
+    /// Its own state (`running`, `retrying`, ...).
+    pub state: String,
+}
+
+/// The fallback side of a stream: what is on the air, how often the slate
+/// was needed, and what the slate is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FallbackSnapshot {
+    /// `live`, `slate`, or `none` while nothing reaches the outputs.
+    pub on_air: String,
+    /// The operator holds the slate up (key `b`).
+    pub forced: bool,
+    /// Times the slate replaced a lost source since onair started.
+    pub fallbacks: u32,
+    /// Seconds the current stretch of slate has lasted (0 on live).
+    pub slate_seconds: f64,
+    /// Seconds on the slate in all since onair started.
+    pub slate_seconds_total: f64,
+    /// What the slate shows (`built-in card` or a file name).
+    pub slate: String,
+    /// The slate clip: `encoding`, what it matches, or why it failed.
+    pub clip: String,
+    /// What the live feed carries, as last probed (codec, size, rate, audio).
+    pub live_format: Option<String>,
+    /// The ingest's command, shell-quoted, keys masked.
+    pub ingest_command: String,
+    /// The ingest's state (`running`, `retrying`, ...).
+    pub ingest_state: String,
+    /// Restarts of the ingest.
+    pub ingest_restarts: u32,
+    /// Megabytes the relay has handed to the outputs.
+    pub relayed_mb: f64,
 }
 
 /// The machine as a whole, and onair itself.

@@ -6,6 +6,7 @@ use super::child::{self, Spawner, StopOutcome};
 use super::content::ContentWatch;
 use super::journal::{Journal, Level};
 use super::on_alarm::OnAlarm;
+use super::role::Role;
 use super::snapshot::{
     Alarm, AudioLevels, StateChange, StreamState, Thumbnail, UnixMillis, now_millis,
 };
@@ -109,6 +110,9 @@ pub(crate) struct StreamStatus {
     pub handling: Option<Handling>,
     /// The command of the current run as the operator may see it.
     pub shown_command: Option<String>,
+    /// The stream's ingest, relay and slate, for a row of a stream with
+    /// fallback (the row's own FFmpeg is then its output).
+    pub group: Option<super::relayed::GroupView>,
     /// The latest audio levels of the current run.
     pub audio: Option<AudioLevels>,
     /// The content alarms raised in the current run.
@@ -137,6 +141,7 @@ impl StreamStatus {
             source: None,
             handling: None,
             shown_command: None,
+            group: None,
             audio: None,
             alarms: Vec::new(),
             thumbnail: None,
@@ -221,6 +226,8 @@ pub(crate) struct StreamTask {
     segments_used: Option<u64>,
     /// A run that made progress this long resets the backoff.
     healthy_reset: Duration,
+    /// Where its FFmpeg sits: a stream's only one, an ingest or an output.
+    role: Role,
     on_alarm: OnAlarm,
 }
 
@@ -245,8 +252,16 @@ impl StreamTask {
             source: SourceKnowledge::default(),
             segments_used: None,
             healthy_reset: HEALTHY_RESET,
+            role: Role::Solo,
             on_alarm,
         }
+    }
+
+    /// Sets where the task's FFmpeg sits in its stream's process layout
+    /// (a stream's only FFmpeg unless told otherwise).
+    pub(crate) fn in_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 
     /// Shortens the time a run must make progress to reset the backoff
@@ -265,9 +280,9 @@ impl StreamTask {
 
     fn set_state(&self, state: StreamState, why: &str) {
         let text = if why.is_empty() {
-            state.label().to_string()
+            format!("{}{}", self.role.prefix(), state.label())
         } else {
-            format!("{}: {why}", state.label())
+            format!("{}{}: {why}", self.role.prefix(), state.label())
         };
         let level = match state {
             StreamState::Failed { .. } => Level::Error,
@@ -343,7 +358,11 @@ impl StreamTask {
                     }
                     attempt += 1;
                     self.update(|s| s.restarts += 1);
-                    let delay = backoff(attempt);
+                    let mut delay = backoff(attempt).min(self.role.backoff_cap(BACKOFF_CAP));
+                    if let Role::Ingest { pacer, .. } = &self.role {
+                        let now = tokio::time::Instant::now();
+                        delay = pacer.reserve(now + delay) - now;
+                    }
                     let retry_at = now_millis() + delay.as_millis() as u64;
                     self.set_state(
                         StreamState::Retrying { attempt, retry_at },
@@ -449,8 +468,13 @@ impl StreamTask {
     /// Starts FFmpeg once and follows it until it ends or is told to stop;
     /// the content alarms of the run end with it.
     async fn run_once(&mut self) -> RunEnd {
+        // Only the FFmpeg that reads the source measures what it sends.
+        let measured = StreamSpec {
+            analysis: self.launch.spec.analysis && self.role.reads_source(),
+            ..self.launch.spec.clone()
+        };
         let mut content = ContentWatch::new(
-            &self.launch.spec,
+            &measured,
             Arc::clone(&self.status),
             self.journal.clone(),
             self.on_alarm.clone(),
@@ -466,10 +490,18 @@ impl StreamTask {
         let handling = self.source.begin_run(
             &self.launch.config,
             &self.launch.spec,
-            self.launch.hls_dir.as_deref(),
+            self.role.segments(self.launch.hls_dir.as_deref()),
         );
         content.expect_audio(handling.audio != AudioChoice::None);
-        let argv = ffmpeg::command_with(&self.launch.config, &self.launch.spec, &handling);
+        let (config, spec) = (&self.launch.config, &self.launch.spec);
+        let argv = match &self.role {
+            Role::Solo => ffmpeg::command_with(config, spec, &handling),
+            Role::Ingest { .. } => {
+                let extras = ffmpeg::ingest_extras(config, spec, &handling);
+                ffmpeg::ingest_command_with(config, spec, &handling, &extras)
+            }
+            Role::Output(_) => ffmpeg::output_command(config, spec),
+        };
         // A directory that cannot be prepared right now (a full disk, a
         // file in the way, a mount not back yet) is retried with backoff.
         let argv = match self.prepare_run(argv) {
@@ -484,7 +516,11 @@ impl StreamTask {
             s.shown_command = Some(shown);
         });
         let program = argv[0].clone();
-        let mut child = match self.spawner.spawn(argv).await {
+        let (extras, ts_pipe) = match self.role.plumbing() {
+            Ok(plumbing) => plumbing,
+            Err(e) => return self.not_started(format!("cannot create the ingest's pipe: {e}")),
+        };
+        let mut child = match self.spawner.spawn_with(argv, extras).await {
             Ok(child) => child,
             Err(e) => {
                 let failure = errors::spawn_failure(&program, &e);
@@ -502,11 +538,15 @@ impl StreamTask {
         );
 
         let mut stdin = child.stdin.take();
+        self.role.connect(&self.name, &mut stdin, ts_pipe);
         let mut stdout = child.stdout.take().map(|o| BufReader::new(o).lines());
         let mut stderr = child.stderr.take().map(|e| BufReader::new(e).lines());
         let mut watchdog = Watchdog::new();
         let mut errors = errors::RunErrors::default();
         let running = pid.map(|p| format!("pid {p}")).unwrap_or_default();
+        // An output's watchdog counts from the first data the relay gave it.
+        let mut fed_at_advance = self.role.relay_fed();
+        let mut fed_before = false;
         let mut keyframe_tick = tokio::time::interval(KEYFRAME_CHECK);
         keyframe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -548,6 +588,10 @@ impl StreamTask {
                         let mut next = Some(line);
                         while let Some(line) = next {
                             let heard = watchdog.hear(&line);
+                            if heard.advanced {
+                                fed_at_advance = self.role.relay_fed();
+                                fed_before = true;
+                            }
                             self.take_line(&line, heard, content, &running);
                             next = ready_line(&mut stdout);
                         }
@@ -557,6 +601,9 @@ impl StreamTask {
                 line = next_line(&mut stderr) => match line {
                     Some(line) => {
                         self.stderr_line(&line, &mut errors);
+                        if !self.role.reads_source() {
+                            continue;
+                        }
                         let learned = self.source.stderr_line(&self.launch.config, &self.launch.spec, line.trim_end());
                         if let Some(learned) = learned {
                             if self.learned(learned) {
@@ -567,7 +614,7 @@ impl StreamTask {
                     }
                     None => stderr = None,
                 },
-                _ = keyframe_tick.tick(), if watchdog.is_running() => {
+                _ = keyframe_tick.tick(), if watchdog.is_running() && self.role.reads_source() => {
                     if let Some(learned) = self.source.check_keyframes(&self.launch.config, &self.launch.spec) {
                         if self.learned(learned) {
                             self.stop(&mut child, stdin.take()).await;
@@ -585,8 +632,10 @@ impl StreamTask {
                         };
                         let _ = tokio::time::timeout(Duration::from_millis(300), drain).await;
                     }
-                    if let Some(learned) = self.source.end_run(&self.launch.config, &self.launch.spec) {
-                        self.learned(learned);
+                    if self.role.reads_source() {
+                        if let Some(learned) = self.source.end_run(&self.launch.config, &self.launch.spec) {
+                            self.learned(learned);
+                        }
                     }
                     let exit = errors::describe_exit(status.ok());
                     let reason = match errors.reason() {
@@ -615,6 +664,17 @@ impl StreamTask {
                     // meanwhile is still in the pipe and counts first.
                     if watchdog.catch_up(&mut stdout, |line, heard| self.take_line(line, heard, content, &running)).await {
                         continue;
+                    }
+                    // An output that was given nothing to write is not
+                    // stalled: the relay has nothing on the air.
+                    if let Some(fed) = self.role.relay_fed() {
+                        let idle = Some(fed) == fed_at_advance;
+                        if idle || !fed_before {
+                            fed_before |= !idle;
+                            fed_at_advance = Some(fed);
+                            watchdog.excuse();
+                            continue;
+                        }
                     }
                     let secs = watchdog.allowed(self.launch.spec.stall_timeout).as_secs_f64();
                     self.update(|s| {
@@ -715,6 +775,9 @@ impl StreamTask {
         child: &mut tokio::process::Child,
         stdin: Option<tokio::process::ChildStdin>,
     ) {
+        // An output's input is the relay: closing it ends FFmpeg's input,
+        // and FFmpeg finishes its file (HLS gets its end tag) and exits.
+        self.role.disconnect(&self.name);
         let outcome = child::stop_gracefully(child, stdin).await;
         let text = match outcome {
             StopOutcome::Quit => "ffmpeg finished its output and exited",

@@ -30,6 +30,8 @@ pub(crate) struct Heard {
     pub progress: Option<Progress>,
     /// True when this block is the run's first that advanced: it is running.
     pub started: bool,
+    /// True when the media time advanced.
+    pub advanced: bool,
 }
 
 /// Watches one run's progress.
@@ -57,6 +59,7 @@ impl Watchdog {
             return Heard {
                 progress: None,
                 started: false,
+                advanced: false,
             };
         };
         let advanced = match (progress.out_time_us, self.last_out_time) {
@@ -76,6 +79,7 @@ impl Watchdog {
         Heard {
             progress: Some(progress),
             started,
+            advanced,
         }
     }
 
@@ -96,6 +100,12 @@ impl Watchdog {
     /// When the run is stalled if nothing advances before.
     pub(crate) fn stall_at(&self, stall_timeout: Duration) -> Instant {
         self.last_advance + self.allowed(stall_timeout)
+    }
+
+    /// Starts the wait for progress again without counting it as progress:
+    /// an output that was given nothing to write cannot be late.
+    pub(crate) fn excuse(&mut self) {
+        self.last_advance = Instant::now();
     }
 
     /// How long the run made progress: from its first advance to its last.

@@ -65,12 +65,41 @@ pub fn args(config: &Config, spec: &StreamSpec) -> Vec<String> {
 pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec<String> {
     let profile = config.profiles.get(spec.profile);
     let mut a: Vec<String> = Vec::with_capacity(64);
-    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
-    push(&["-hide_banner", "-nostats", "-loglevel", "level+info"]);
-    push(&["-progress", PROGRESS_CHANNEL, "-y"]);
+    global_args(&mut a, "level+info");
     let thumbnail = config.thumbnail_path(&spec.name);
     let analysis = spec.analysis.then(|| analysis_of(&thumbnail, handling));
+    let before_input = analysis
+        .as_ref()
+        .map(Analysis::input_args)
+        .unwrap_or_default();
+    input_args(&mut a, spec, profile, &before_input);
+    codec_args(&mut a, spec, handling, profile);
+    a.extend(profile.output_args.iter().cloned());
+    a.extend(spec.output_args.iter().cloned());
+    muxer_args(&mut a, config, spec);
+    // The analysis outputs follow the main one, which stays output #0.
+    if let Some(analysis) = &analysis {
+        a.extend(analysis.output_args());
+    }
+    a
+}
 
+/// Options that stand before everything: logs with their level, and the
+/// progress report on stdout that the stall watchdog listens to.
+pub(super) fn global_args(a: &mut Vec<String>, loglevel: &str) {
+    a.extend(["-hide_banner", "-nostats", "-loglevel", loglevel].map(String::from));
+    a.extend(["-progress", PROGRESS_CHANNEL, "-y"].map(String::from));
+}
+
+/// How the source is read, up to and including `-i`; `extra` stands just
+/// before `-i`.
+pub(super) fn input_args(
+    a: &mut Vec<String>,
+    spec: &StreamSpec,
+    profile: &ProfileSettings,
+    extra: &[String],
+) {
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     // Input options: everything here must stand before `-i`.
     if spec.profile == Profile::LowLatency {
         push(&["-fflags", "nobuffer", "-flags", "low_delay"]);
@@ -91,29 +120,35 @@ pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec
     }
     a.extend(profile.input_args.iter().cloned());
     a.extend(spec.input_args.iter().cloned());
-    if let Some(analysis) = &analysis {
-        a.extend(analysis.input_args());
-    }
+    a.extend(extra.iter().cloned());
     a.push("-i".into());
     a.push(match &spec.input {
         Input::Lavfi(graph) => graph.clone(),
         Input::File(path) => path.display().to_string(),
         Input::Network { url, .. } => url.clone(),
     });
+}
 
-    // Stream selection and codecs.
+/// Stream selection and codecs.
+pub(super) fn codec_args(
+    a: &mut Vec<String>,
+    spec: &StreamSpec,
+    handling: &Handling,
+    profile: &ProfileSettings,
+) {
     a.extend(["-map", "0:v:0"].map(String::from));
     if handling.audio != AudioChoice::None {
         a.extend(["-map", "0:a:0?"].map(String::from));
     }
-    video_args(&mut a, spec, handling.video, profile);
-    audio_args(&mut a, handling.audio);
-    a.extend(profile.output_args.iter().cloned());
-    a.extend(spec.output_args.iter().cloned());
+    video_args(a, spec, handling.video, profile);
+    audio_args(a, handling.audio);
+}
 
-    // The output comes last, and nothing follows it. An HLS output's
-    // `-start_number` differs per run: the engine adds it with
-    // `hls::numbered(argv, hls::start_number(..))` when it starts FFmpeg.
+/// The output comes last, and nothing follows it. An HLS output's
+/// `-start_number` differs per run: the engine adds it with
+/// `hls::numbered(argv, hls::start_number(..))` when it starts FFmpeg.
+pub(super) fn muxer_args(a: &mut Vec<String>, config: &Config, spec: &StreamSpec) {
+    let profile = config.profiles.get(spec.profile);
     match &spec.output {
         Output::Hls => {
             let dir = config.stream_hls_dir(&spec.name);
@@ -144,11 +179,6 @@ pub fn args_with(config: &Config, spec: &StreamSpec, handling: &Handling) -> Vec
             a.push(url.clone());
         }
     }
-    // The analysis outputs follow the main one, which stays output #0.
-    if let Some(analysis) = &analysis {
-        a.extend(analysis.output_args());
-    }
-    a
 }
 
 /// The content analysis of a stream run with `handling`: a copied video is

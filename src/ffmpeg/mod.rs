@@ -9,7 +9,10 @@ pub mod codecs;
 pub mod errors;
 pub mod hls;
 pub mod keyframes;
+mod layout;
+pub mod probe;
 mod progress;
+pub mod slate;
 pub mod source_info;
 
 pub use argv::{
@@ -18,5 +21,9 @@ pub use argv::{
 };
 pub use codecs::{AudioChoice, Handling, VideoChoice, decide};
 pub use hls::{last_segment_kbps, prepare_dir};
+pub use layout::{
+    INGEST_TS_FD, IngestExtras, commands, ingest_command, ingest_command_with, ingest_extras,
+    ingest_spec, output_command,
+};
 pub use progress::{Progress, ProgressParser};
 pub use source_info::{SourceInfo, SourceInfoParser};

@@ -32,8 +32,8 @@ type Figure = (
 );
 
 /// Every state a stream can be in, for the one-hot `onair_stream_state`.
-const STATES: [&str; 6] = [
-    "stopped", "starting", "running", "stalled", "retrying", "failed",
+const STATES: [&str; 7] = [
+    "stopped", "starting", "running", "stalled", "retrying", "failed", "fallback",
 ];
 
 /// A layer that counts every request and the body bytes sent back. Written
@@ -242,7 +242,7 @@ fn render(snapshot: &Snapshot, traffic: &Traffic) -> String {
 
     // Every other per-stream figure: one family each, a series per stream
     // that has a value (a stopped stream has no CPU, for example).
-    let figures: [Figure; 8] = [
+    let figures: [Figure; 10] = [
         (
             "onair_stream_up",
             "gauge",
@@ -290,6 +290,18 @@ fn render(snapshot: &Snapshot, traffic: &Traffic) -> String {
             "gauge",
             "Output bitrate of the stream, bits per second.",
             |s| s.bitrate_kbps.map(|k| k * 1000.0),
+        ),
+        (
+            "onair_stream_fallbacks_total",
+            "counter",
+            "Times the slate replaced the stream's lost source since onair started.",
+            |s| s.fallback.as_ref().map(|f| f64::from(f.fallbacks)),
+        ),
+        (
+            "onair_stream_slate_seconds",
+            "gauge",
+            "Seconds the slate has been on the air without a break (0 on live).",
+            |s| s.fallback.as_ref().map(|f| f.slate_seconds),
         ),
     ];
     for (name, kind, help, value) in figures {

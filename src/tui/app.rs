@@ -595,6 +595,33 @@ impl App {
                     stream: stream.name.clone(),
                 });
             }
+            Action::Bumper => {
+                let Some(stream) = self.target(snapshot, now) else {
+                    return Outcome::Nothing;
+                };
+                let Some(fallback) = &stream.fallback else {
+                    self.flash = Some(Flash {
+                        text: format!(
+                            "{}: no slate (fallback = false in streams.toml)",
+                            stream.name
+                        ),
+                        level: Level::Error,
+                        until: now + FLASH_MILLIS,
+                    });
+                    return Outcome::Nothing;
+                };
+                let on = !fallback.forced;
+                let text = if on {
+                    format!("{}: slate on the air (b again: back to live)", stream.name)
+                } else {
+                    format!("{}: back to live at the next keyframe", stream.name)
+                };
+                self.flash_info(text, now);
+                return Outcome::Send(Command::Bumper {
+                    stream: stream.name.clone(),
+                    on,
+                });
+            }
             Action::TogglePicture => {
                 self.picture.toggle();
                 let text = if self.picture.shown() {

@@ -28,6 +28,8 @@ pub enum Action {
     SwitchProfile,
     /// Restart the stream's FFmpeg.
     Restart,
+    /// Put the stream's slate on the air by hand, or take it off.
+    Bumper,
     /// Hide or show the selected stream's picture.
     TogglePicture,
     /// Mute or unmute the terminal bell.
@@ -199,6 +201,13 @@ pub const KEYMAP: &[Binding] = &[
         description: "restart the stream's FFmpeg (also retries a failed one)",
         dangerous: false,
         footer: Some("restart"),
+    },
+    Binding {
+        keys: &[KeyPress::char('b')],
+        action: Action::Bumper,
+        description: "bumper: the slate on the air by hand, or back to live",
+        dangerous: false,
+        footer: None,
     },
     Binding {
         keys: &[KeyPress::char('v')],

@@ -11,11 +11,18 @@ use crate::engine::{StreamSnapshot, UnixMillis};
 use image::DynamicImage;
 use ratatui::Frame;
 use ratatui::layout::{Rect, Size};
+use ratatui_image::picker::cap_parser::QueryStdioOptions;
 use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::protocol::Protocol;
 use ratatui_image::{Image, Resize};
 use std::cell::RefCell;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long the terminal has to say which graphics it draws: terminals
+/// answer at once, and an SSH link adds its round trip; one that does not
+/// answer gets half-blocks, and the dashboard is not held up for long.
+const ANSWER_WITHIN: Duration = Duration::from_millis(500);
 
 /// A thumbnail to read from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +119,11 @@ impl Picture {
         let choice = std::env::var("ONAIR_PICTURE").unwrap_or_default();
         let ask = !matches!(choice.as_str(), "halfblocks" | "off") && !inside_tmux();
         let picker = if ask {
-            Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks())
+            let options = QueryStdioOptions {
+                timeout: ANSWER_WITHIN,
+                ..QueryStdioOptions::default()
+            };
+            Picker::from_query_stdio_with_options(options).unwrap_or_else(|_| Picker::halfblocks())
         } else {
             Picker::halfblocks()
         };

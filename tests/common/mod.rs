@@ -186,3 +186,17 @@ pub fn children_of(parent: u32) -> Vec<u32> {
     }
     found
 }
+
+/// The children of `parent` that run a stream (an ingest or an output, or
+/// the one FFmpeg of a stream without fallback): those report `-progress`,
+/// unlike a passing ffprobe or slate encoder.
+pub fn stream_ffmpegs_of(parent: u32) -> Vec<u32> {
+    children_of(parent)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.split(|b| *b == 0).any(|arg| arg == b"-progress"))
+                .unwrap_or(false)
+        })
+        .collect()
+}

@@ -110,10 +110,14 @@ impl Analysis<'_> {
             "-map".into(),
             "0:v:0".into(),
             "-filter:v".into(),
-            // Full range before the JPEG encoder, so black stays black and
-            // FFmpeg has no deprecated pixel format to warn about.
+            // The picture's own timestamps mean nothing to a file rewritten
+            // in place, and the encoder refuses any that go backwards (a
+            // source's clock may jump back, e.g. an RTSP camera's at its
+            // first RTCP report): one second per picture always goes
+            // forwards. Full range before the JPEG encoder, so black stays
+            // black and FFmpeg has no deprecated pixel format to warn about.
             format!(
-                "{},scale=w={tw}:h={th}:force_original_aspect_ratio=decrease:out_range=full,format=yuv420p",
+                "{},setpts=N/TB,scale=w={tw}:h={th}:force_original_aspect_ratio=decrease:out_range=full,format=yuv420p",
                 every(THUMBNAIL_EVERY_SECS)
             ),
             // image2 is a constant-frame-rate muxer: without passthrough FFmpeg

@@ -5,7 +5,7 @@
 use super::picture;
 use super::text::{clean, wrap, wrap_at_most};
 use super::{Scene, WIDE_COLUMNS};
-use crate::engine::StreamSnapshot;
+use crate::engine::{ProcessRole, StreamSnapshot};
 use crate::tui::app::{Focus, Pane, PaneExtent, Rendered};
 use crate::tui::format;
 use ratatui::Frame;
@@ -208,8 +208,12 @@ fn output_pane(
         COMMAND_LINES
     };
     let command_cap = command_cap.min((inner.height as usize).saturating_sub(1).max(1));
-    let mut command: Vec<Line> = wrap_at_most(&format!("$ {}", stream.command), width, command_cap)
-        .into_iter()
+    // A stream with fallback runs two commands: its ingest and its output.
+    let commands: Vec<&str> = stream.command.lines().collect();
+    let per_command = (command_cap / commands.len().max(1)).max(1);
+    let mut command: Vec<Line> = commands
+        .iter()
+        .flat_map(|c| wrap_at_most(&format!("$ {c}"), width, per_command))
         .map(|piece| Line::styled(piece, Style::new().fg(Color::Cyan)))
         .collect();
     // What the source is and what will not play stay in view above the output.
@@ -220,6 +224,11 @@ fn output_pane(
     frame.render_widget(Paragraph::new(command), command_area);
 
     let mut lines: Vec<Line<'static>> = Vec::new();
+    for text in process_lines(stream) {
+        for piece in wrap(&text, width) {
+            lines.push(Line::styled(piece, Style::new().fg(Color::Gray)));
+        }
+    }
     if let Some(error) = &stream.last_error {
         for piece in wrap(&format!("last error: {error}"), width) {
             lines.push(Line::styled(piece, Style::new().fg(Color::Red)));
@@ -249,6 +258,44 @@ fn output_pane(
     scrolled_view(frame, output_area, lines, scroll)
 }
 
+/// The stream's processes with their CPU and memory, and what its relay
+/// has on the air: a stream's figures in the table are these summed.
+fn process_lines(stream: &StreamSnapshot) -> Vec<String> {
+    let mut lines = Vec::new();
+    if stream.processes.len() > 1 {
+        let parts: Vec<String> = stream
+            .processes
+            .iter()
+            .map(|p| {
+                let figures = match (p.cpu_percent, p.rss_bytes) {
+                    (Some(cpu), Some(rss)) => {
+                        format!(" {} {}", format::percent(cpu), format::bytes(rss))
+                    }
+                    _ => String::new(),
+                };
+                let pid = p.pid.map(|pid| format!(" pid {pid}")).unwrap_or_default();
+                format!("{}{pid} {}{figures}", role_name(p.role), p.state)
+            })
+            .collect();
+        lines.push(parts.join(" · "));
+    }
+    if let Some(f) = &stream.fallback {
+        let mut text = format!("on air: {}", f.on_air);
+        if f.forced {
+            text.push_str(" (bumper)");
+        }
+        text.push_str(&format!(
+            " · slate: {} ({}) · {} fallback(s), {:.0} s on slate",
+            f.slate, f.clip, f.fallbacks, f.slate_seconds_total
+        ));
+        if let Some(format) = &f.live_format {
+            text.push_str(&format!(" · source: {format}"));
+        }
+        lines.push(text);
+    }
+    lines
+}
+
 /// `source: hevc 1280×720 25 fps · aac 48 kHz stereo → video h264 from hevc`,
 /// then every warning.
 fn source_lines(stream: &StreamSnapshot, width: usize) -> Vec<Line<'static>> {
@@ -272,6 +319,15 @@ fn source_lines(stream: &StreamSnapshot, width: usize) -> Vec<Line<'static>> {
         }
     }
     lines
+}
+
+fn role_name(role: ProcessRole) -> &'static str {
+    match role {
+        ProcessRole::Stream => "ffmpeg",
+        ProcessRole::Ingest => "ingest",
+        ProcessRole::Output => "output",
+        ProcessRole::Slate => "slate",
+    }
 }
 
 fn history_pane(

@@ -385,6 +385,15 @@ fn state_cell(stream: &StreamSnapshot, now: u64) -> Cell<'static> {
         ),
         StreamState::Failed { .. } => ("FAILED".to_string(), Some(Color::Red)),
         StreamState::Stopped => ("stopped".to_string(), None),
+        // 12 columns: "fallback 59s", "bumper 1m02s".
+        StreamState::Fallback { since, forced, .. } => (
+            format!(
+                "{} {}",
+                if *forced { "bumper" } else { "fallback" },
+                format::duration(now.saturating_sub(*since))
+            ),
+            Some(Color::Yellow),
+        ),
     };
     let style = match color {
         Some(color) => Style::new().fg(color).add_modifier(Modifier::BOLD),
@@ -411,6 +420,9 @@ fn video_text(stream: &StreamSnapshot) -> String {
 fn last_event_cell(stream: &StreamSnapshot, width: usize) -> Cell<'static> {
     if let StreamState::Failed { reason } = &stream.state {
         return Cell::from(fit(reason, width)).style(Style::new().fg(Color::Red));
+    }
+    if let StreamState::Fallback { reason, .. } = &stream.state {
+        return Cell::from(fit(reason, width)).style(Style::new().fg(Color::Yellow));
     }
     if let (StreamState::Running, Some(warning)) = (&stream.state, stream.warnings.first()) {
         return Cell::from(fit(warning, width)).style(Style::new().fg(Color::Yellow));
