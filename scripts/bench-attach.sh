@@ -66,7 +66,7 @@ wait_for() { # seconds, description, command...
     sleep 0.2
   done
 }
-all_running() { [ "$(running_ffmpeg)" -eq "$STREAMS" ]; }
+all_running() { [ "$(running_ffmpeg)" -ge "$STREAMS" ]; } # with fallback a stream also has an ingest
 all_playlists() { [ "$(find "$work/hls" -name index.m3u8 2>/dev/null | wc -l)" -eq "$STREAMS" ]; }
 
 echo "starting the engine with $STREAMS streams..." >&2
