@@ -223,7 +223,7 @@ async fn an_h265_camera_plays_with_auto_and_explicit_copy_warns_and_its_screen_s
     assert_eq!(copy.warnings, vec![warning.to_string()]);
 
     // The warning, as the API and the console show it.
-    let api = get_text(&onair, "/api/streams").await;
+    let api = onair.get_text("/api/streams").await;
     assert!(
         api.contains(
             r#""warnings":["screens cannot play H.265: use video = \"auto\" or \"h264\""]"#
@@ -441,8 +441,8 @@ async fn camera_passwords_and_paths_right_or_wrong_each_say_what_to_do_and_never
     let snapshot = onair.engine.snapshot();
     let everything = [
         serde_json::to_string(&*snapshot).expect("json"),
-        get_text(&onair, "/api/streams").await,
-        get_text(&onair, "/metrics").await,
+        onair.get_text("/api/streams").await,
+        onair.get_text("/metrics").await,
         console_text(&snapshot, "basic_bad"),
         console_text(&snapshot, "digest_ok"),
     ];
@@ -523,20 +523,6 @@ async fn a_camera_down_for_15_s_is_played_again_by_itself() {
 }
 
 // ---------------------------------------------------------------- helpers
-
-async fn get_text(onair: &Onair, path: &str) -> String {
-    let url = onair.url(path);
-    tokio::task::spawn_blocking(move || {
-        ureq::get(&url)
-            .call()
-            .expect("GET")
-            .body_mut()
-            .read_to_string()
-            .expect("body")
-    })
-    .await
-    .expect("join")
-}
 
 /// The console as the operator sees it (160×48), `selected` chosen.
 fn console_text(snapshot: &Snapshot, selected: &str) -> String {

@@ -178,7 +178,7 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
     assert_eq!(state(&said, "program"), "fallback");
 
     // The operator's HTTP views say it too.
-    let metrics = get_text(&onair, "/metrics").await;
+    let metrics = onair.get_text("/metrics").await;
     assert!(
         metrics.contains("onair_stream_state{stream=\"program\",state=\"fallback\"} 1")
             && metrics.contains(&format!(
@@ -189,7 +189,7 @@ async fn a_dead_source_is_covered_by_the_slate_and_no_output_ever_drops() {
         "{metrics}"
     );
     let api: serde_json::Value =
-        serde_json::from_str(&get_text(&onair, "/api/streams").await).expect("JSON");
+        serde_json::from_str(&onair.get_text("/api/streams").await).expect("JSON");
     let row = api["streams"]
         .as_array()
         .and_then(|rows| rows.iter().find(|r| r["name"] == "program"))
@@ -537,20 +537,6 @@ fn a_slate_that_is_not_a_file_is_refused_at_its_place() {
     );
     assert!(loaded.streams[0].fallback);
     assert!(!loaded.streams[1].fallback);
-}
-
-async fn get_text(onair: &Onair, path: &str) -> String {
-    let url = onair.url(path);
-    tokio::task::spawn_blocking(move || {
-        ureq::get(&url)
-            .call()
-            .expect("GET")
-            .body_mut()
-            .read_to_string()
-            .expect("body")
-    })
-    .await
-    .expect("join")
 }
 
 /// Writes a one-colour picture or video file with FFmpeg.

@@ -113,20 +113,6 @@ async fn get_json(onair: &Onair, path: &str) -> Value {
     .expect("join")
 }
 
-async fn get_text(onair: &Onair, path: &str) -> String {
-    let url = onair.url(path);
-    tokio::task::spawn_blocking(move || {
-        ureq::get(&url)
-            .call()
-            .expect("GET")
-            .body_mut()
-            .read_to_string()
-            .expect("body")
-    })
-    .await
-    .expect("join")
-}
-
 /// Polls `/api/screens` until `check` holds, or fails with the last answer.
 async fn wait_screens(
     onair: &Onair,
@@ -185,7 +171,7 @@ async fn a_screen_reports_what_it_plays_and_strangers_cannot_flood_or_forge_it()
     // The same, in the snapshot that /events and the console get, and in metrics.
     let snapshot = onair.engine.snapshot();
     assert_eq!(snapshot.screen_reports.len(), 1);
-    let metrics = get_text(&onair, "/metrics").await;
+    let metrics = onair.get_text("/metrics").await;
     assert!(
         metrics.contains("onair_screens{state=\"playing\"} 1"),
         "{metrics}"

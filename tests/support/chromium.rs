@@ -214,6 +214,21 @@ impl Onair {
         format!("http://{}{path}", self.server.local_addr())
     }
 
+    /// The body of `GET path` (blocking client, off the runtime's threads).
+    pub async fn get_text(&self, path: &str) -> String {
+        let url = self.url(path);
+        tokio::task::spawn_blocking(move || {
+            ureq::get(&url)
+                .call()
+                .expect("GET")
+                .body_mut()
+                .read_to_string()
+                .expect("body")
+        })
+        .await
+        .expect("join")
+    }
+
     /// Stops the server and the engine (every FFmpeg).
     pub async fn stop(self) {
         self.server.shutdown().await;
